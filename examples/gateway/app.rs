@@ -1,0 +1,177 @@
+//! The example gateway's router, demo data and target service, apart from `main` so that
+//! tests can serve the very same app.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::{Path, State};
+use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use serde_json::json;
+use tower_cross_api::{CrossApiLayer, PolicyHandle, TargetIdentity, VerifiedSource};
+
+/// The demo policy: allow-all, an explicit list, an empty list and nothing configured.
+pub(crate) const DEMO_POLICY: &str = r#"{
+  "revision": 1,
+  "tenants": {
+    "acme": {
+      "apis": ["orders", "billing", "crm", "reports"],
+      "cross_api_access": {
+        "orders":  { "allow": ["billing", "crm"] },
+        "billing": { "allow_all": true },
+        "crm":     { "allow": [] }
+      }
+    },
+    "globex": {
+      "apis": ["orders", "billing"],
+      "cross_api_access": {
+        "orders": { "allow": ["billing"] }
+      }
+    }
+  }
+}"#;
+
+/// What a demo user is; the bearer token is the user's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// A member of a tenant, who may read some of its collections.
+    Member,
+    /// An administrator of a tenant, who may read all of its collections.
+    Administrator,
+    /// Platform staff: administers policies, reads no tenant's data.
+    Staff,
+}
+
+/// A demo user.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DemoUser {
+    pub(crate) name: &'static str,
+    pub(crate) tenant: Option<&'static str>,
+    pub(crate) role: Role,
+    readable: &'static [&'static str],
+}
+
+/// The demo users, named by their bearer token.
+pub(crate) const DEMO_USERS: [DemoUser; 4] = [
+    DemoUser {
+        name: "alice",
+        tenant: Some("acme"),
+        role: Role::Member,
+        readable: &["c1", "public"],
+    },
+    DemoUser {
+        name: "ada",
+        tenant: Some("acme"),
+        role: Role::Administrator,
+        readable: &[],
+    },
+    DemoUser {
+        name: "gus",
+        tenant: Some("globex"),
+        role: Role::Administrator,
+        readable: &[],
+    },
+    DemoUser {
+        name: "sam",
+        tenant: None,
+        role: Role::Staff,
+        readable: &[],
+    },
+];
+
+impl DemoUser {
+    fn find(token: &str) -> Option<Self> {
+        DEMO_USERS.into_iter().find(|user| user.name == token)
+    }
+
+    fn may_read(&self, tenant: &str, collection: &str) -> bool {
+        match self.role {
+            Role::Administrator => self.tenant == Some(tenant),
+            Role::Member => self.tenant == Some(tenant) && self.readable.contains(&collection),
+            Role::Staff => false,
+        }
+    }
+}
+
+/// The gateway's shared state.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AppState {
+    /// The policies the cross-API layer enforces.
+    pub(crate) policies: PolicyHandle,
+    /// How many requests reached the target's own service (behind the gate).
+    pub(crate) target_calls: Arc<AtomicU64>,
+}
+
+impl AppState {
+    /// State over `policies`, with no target call counted yet.
+    pub(crate) fn new(policies: PolicyHandle) -> Self {
+        Self {
+            policies,
+            target_calls: Arc::default(),
+        }
+    }
+}
+
+/// The gateway: `GET /{tenant}/{api}/collections/{collection}`, gated by cross-API access,
+/// then by the target's own collection-level authorization.
+pub(crate) fn app(state: AppState) -> Router {
+    let gate = CrossApiLayer::new(state.policies.clone()).with_target(TargetIdentity::path());
+
+    Router::new()
+        .route(
+            "/{tenant}/{api}/collections/{collection}",
+            get(read_collection),
+        )
+        .route_layer(gate)
+        .with_state(state)
+}
+
+/// The target's own service: the end user must be allowed to read the collection.
+async fn read_collection(
+    State(state): State<AppState>,
+    Path((tenant, api, collection)): Path<(String, String, String)>,
+    source: Option<Extension<VerifiedSource>>,
+    headers: HeaderMap,
+) -> Response {
+    state.target_calls.fetch_add(1, Ordering::SeqCst);
+
+    let token = headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    let Some(user) = token.and_then(DemoUser::find) else {
+        let problem = json!({
+            "title": "Unauthorized",
+            "status": 401,
+            "detail": "The target requires a user: send Authorization: Bearer <token>.",
+        });
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(WWW_AUTHENTICATE, "Bearer")],
+            Json(problem),
+        )
+            .into_response();
+    };
+
+    if !user.may_read(&tenant, &collection) {
+        let problem = json!({
+            "title": "Forbidden",
+            "status": 403,
+            "detail": format!("User {} may not read the collection {collection}.", user.name),
+        });
+        return (StatusCode::FORBIDDEN, Json(problem)).into_response();
+    }
+
+    let caller = source.map(|Extension(source)| source.api().to_string());
+    Json(json!({
+        "tenant": tenant,
+        "api": api,
+        "collection": collection,
+        "user": user.name,
+        "caller": caller,
+    }))
+    .into_response()
+}

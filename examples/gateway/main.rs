@@ -1,0 +1,66 @@
+//! An axum gateway that enforces cross-API access on its built-in demo data.
+//!
+//! ```text
+//! cargo run --example gateway
+//! curl -i -H 'x-source-api: acme/billing' -H 'Authorization: Bearer alice' \
+//!     http://127.0.0.1:8080/acme/orders/collections/c1
+//! ```
+
+mod app;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::http::header::AUTHORIZATION;
+use clap::Parser;
+use tower_cross_api::PolicyHandle;
+use tower_cross_api::source::FileSource;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+use tracing_subscriber::EnvFilter;
+
+/// An example gateway that enforces cross-API access.
+#[derive(Debug, Parser)]
+struct Args {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// A policy document to enforce and follow; the built-in demo policy when left out.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// How often the policy file is checked for changes, in milliseconds.
+    #[arg(long, default_value_t = 500, value_name = "MS")]
+    reload_interval: u64,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_cross_api=debug"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let args = Args::parse();
+
+    let policies = PolicyHandle::new();
+    match &args.policy {
+        Some(path) => {
+            let source = FileSource::new(path, policies.clone())
+                .with_interval(Duration::from_millis(args.reload_interval));
+            let revision = source.load().await?;
+            tracing::info!(path = %path.display(), revision, "published the policy file");
+            tokio::spawn(source.watch());
+        }
+        None => {
+            let revision = policies.publish_json(app::DEMO_POLICY)?;
+            tracing::info!(revision, "published the demo policy");
+        }
+    }
+
+    let router = app::app(app::AppState::new(policies))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]));
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "gateway listening");
+    axum::serve(listener, router).await?;
+    Ok(())
+}

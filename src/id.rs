@@ -1,0 +1,390 @@
+//! Tenant and API identifiers, and the `<tenant>/<api>` reference that joins them.
+//!
+//! An identifier is 1 to 64 bytes of lowercase ASCII letters, digits, `-` and `_`, and starts
+//! with a letter or a digit. Identifiers are compared byte for byte and never normalised: an
+//! upper-case letter, a space or a percent-escape makes a value malformed, it is not repaired
+//! into a valid name.
+//!
+//! Identifiers are stored inline (no heap), so parsing a caller from a header on the request
+//! path allocates nothing.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The longest identifier, in bytes.
+pub const MAX_ID_LEN: usize = 64;
+
+/// Why a value is not a valid identifier or API reference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IdError {
+    /// The value is empty.
+    Empty,
+    /// The value is longer than [`MAX_ID_LEN`] bytes.
+    TooLong,
+    /// The first byte is `-` or `_`.
+    BadStart,
+    /// A byte other than `a-z`, `0-9`, `-` or `_`.
+    BadByte,
+    /// An API reference that is not exactly `<tenant>/<api>`.
+    NotAReference,
+}
+
+impl fmt::Display for IdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Empty => "an identifier must not be empty",
+            Self::TooLong => "an identifier must be at most 64 bytes",
+            Self::BadStart => "an identifier must start with a letter or a digit",
+            Self::BadByte => "an identifier may hold only a-z, 0-9, '-' and '_'",
+            Self::NotAReference => "an API reference must be written as <tenant>/<api>",
+        })
+    }
+}
+
+impl std::error::Error for IdError {}
+
+/// A validated identifier, inline, used by [`TenantId`] and [`ApiId`].
+#[derive(Clone, Copy)]
+struct Name {
+    len: u8,
+    bytes: [u8; MAX_ID_LEN],
+}
+
+impl Name {
+    fn parse(value: &[u8]) -> Result<Self, IdError> {
+        let first = *value.first().ok_or(IdError::Empty)?;
+
+        if value.len() > MAX_ID_LEN {
+            return Err(IdError::TooLong);
+        }
+        if !is_name_byte(first) {
+            return Err(IdError::BadByte);
+        }
+        if first == b'-' || first == b'_' {
+            return Err(IdError::BadStart);
+        }
+        if !value.iter().copied().all(is_name_byte) {
+            return Err(IdError::BadByte);
+        }
+
+        let mut bytes = [0; MAX_ID_LEN];
+        bytes[..value.len()].copy_from_slice(value);
+        Ok(Self {
+            len: value.len() as u8,
+            bytes,
+        })
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII bytes are ever stored, so this never takes the fallback.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+}
+
+fn is_name_byte(byte: u8) -> bool {
+    matches!(byte, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_')
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Name {}
+
+impl PartialOrd for Name {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Name {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl Hash for Name {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+macro_rules! identifier {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(Name);
+
+        impl $name {
+            #[doc = concat!("Validates `value` as ", $what, ".")]
+            ///
+            /// # Errors
+            ///
+            /// [`IdError`] when `value` is not 1 to 64 bytes of `a-z`, `0-9`, `-` and `_`
+            /// starting with a letter or a digit.
+            pub fn new(value: &str) -> Result<Self, IdError> {
+                Self::from_bytes(value.as_bytes())
+            }
+
+            #[doc = concat!("Validates raw bytes as ", $what, ", as they come from a header.")]
+            ///
+            /// # Errors
+            ///
+            /// As for [`new`](Self::new).
+            pub fn from_bytes(value: &[u8]) -> Result<Self, IdError> {
+                Name::parse(value).map(Self)
+            }
+
+            /// The identifier as written.
+            pub fn as_str(&self) -> &str {
+                self.0.as_str()
+            }
+
+            pub(crate) fn as_bytes(&self) -> &[u8] {
+                self.0.as_bytes()
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdError;
+
+            fn from_str(value: &str) -> Result<Self, IdError> {
+                Self::new(value)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_tuple(stringify!($name)).field(&self.as_str()).finish()
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                self.as_str()
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let value = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                Self::new(&value).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+identifier!(
+    /// The identifier of a tenant, the owner of several APIs.
+    ///
+    /// ```
+    /// use tower_cross_api::TenantId;
+    ///
+    /// let acme: TenantId = "acme".parse()?;
+    /// assert_eq!(acme.as_str(), "acme");
+    /// assert!("Acme".parse::<TenantId>().is_err());
+    /// # Ok::<(), tower_cross_api::IdError>(())
+    /// ```
+    TenantId,
+    "a tenant identifier"
+);
+
+identifier!(
+    /// The identifier of one API of a tenant, unique within that tenant.
+    ///
+    /// ```
+    /// use tower_cross_api::ApiId;
+    ///
+    /// let billing = ApiId::new("billing")?;
+    /// assert_eq!(billing.to_string(), "billing");
+    /// assert!(ApiId::new("-billing").is_err());
+    /// # Ok::<(), tower_cross_api::IdError>(())
+    /// ```
+    ApiId,
+    "an API identifier"
+);
+
+/// One API of one tenant, written `<tenant>/<api>`: how a source or a target is named.
+///
+/// ```
+/// use tower_cross_api::ApiRef;
+///
+/// let source: ApiRef = "acme/billing".parse()?;
+/// assert_eq!(source.tenant().as_str(), "acme");
+/// assert_eq!(source.api().as_str(), "billing");
+/// assert_eq!(source.to_string(), "acme/billing");
+///
+/// assert!("acme/billing/v2".parse::<ApiRef>().is_err());
+/// assert!("acme/Billing".parse::<ApiRef>().is_err());
+/// # Ok::<(), tower_cross_api::IdError>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ApiRef {
+    tenant: TenantId,
+    api: ApiId,
+}
+
+impl ApiRef {
+    /// Joins a tenant and one of its APIs.
+    pub const fn new(tenant: TenantId, api: ApiId) -> Self {
+        Self { tenant, api }
+    }
+
+    /// Parses `<tenant>/<api>` from raw bytes, exactly: one `/`, two valid identifiers,
+    /// nothing before, between or after.
+    ///
+    /// # Errors
+    ///
+    /// [`IdError::NotAReference`] when there is not exactly one `/`, otherwise the error of
+    /// the identifier that is malformed.
+    pub fn from_bytes(value: &[u8]) -> Result<Self, IdError> {
+        let mut parts = value.split(|&byte| byte == b'/');
+        let (Some(tenant), Some(api), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(IdError::NotAReference);
+        };
+
+        Ok(Self::new(
+            TenantId::from_bytes(tenant)?,
+            ApiId::from_bytes(api)?,
+        ))
+    }
+
+    /// The tenant that owns the API.
+    pub const fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// The API within its tenant.
+    pub const fn api(&self) -> &ApiId {
+        &self.api
+    }
+}
+
+impl FromStr for ApiRef {
+    type Err = IdError;
+
+    fn from_str(value: &str) -> Result<Self, IdError> {
+        Self::from_bytes(value.as_bytes())
+    }
+}
+
+impl fmt::Display for ApiRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.tenant, self.api)
+    }
+}
+
+impl fmt::Debug for ApiRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ApiRef({self})")
+    }
+}
+
+impl Serialize for ApiRef {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ApiRef {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        value.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_whole_alphabet_and_both_lengths() {
+        assert!(TenantId::new("a").is_ok());
+        assert!(TenantId::new("0-a_b9").is_ok());
+        assert!(ApiId::new(&"x".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn refuses_without_normalising() {
+        assert_eq!(TenantId::new(""), Err(IdError::Empty));
+        assert_eq!(TenantId::new(&"x".repeat(65)), Err(IdError::TooLong));
+        assert_eq!(TenantId::new("-a"), Err(IdError::BadStart));
+        assert_eq!(TenantId::new("_a"), Err(IdError::BadStart));
+        for value in [
+            "Acme",
+            "ac me",
+            " acme",
+            "acme ",
+            "ac%6de",
+            "acm\u{e9}",
+            "a.b",
+            "a/b",
+        ] {
+            assert_eq!(TenantId::new(value), Err(IdError::BadByte), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn reference_needs_exactly_one_slash() {
+        let parsed: ApiRef = "t1/orders".parse().expect("valid");
+        assert_eq!(parsed.to_string(), "t1/orders");
+
+        for value in [
+            "t1",
+            "t1/",
+            "/orders",
+            "t1//orders",
+            "t1/orders/",
+            "t1/a/b",
+            "",
+        ] {
+            assert!(value.parse::<ApiRef>().is_err(), "{value:?}");
+        }
+        assert_eq!(
+            "t1/reports,t1/billing".parse::<ApiRef>(),
+            Err(IdError::NotAReference)
+        );
+        assert_eq!("t1/orders,x".parse::<ApiRef>(), Err(IdError::BadByte));
+    }
+
+    #[test]
+    fn debug_and_display_name_the_type_and_value() {
+        let parsed: ApiRef = "t1/orders".parse().expect("valid");
+        assert_eq!(format!("{parsed:?}"), "ApiRef(t1/orders)");
+        assert_eq!(format!("{:?}", parsed.tenant()), "TenantId(\"t1\")");
+        assert_eq!(format!("{:?}", parsed.api()), "ApiId(\"orders\")");
+    }
+
+    #[test]
+    fn serde_round_trip_validates() {
+        let parsed: ApiRef = serde_json::from_str("\"t1/orders\"").expect("valid");
+        assert_eq!(
+            serde_json::to_string(&parsed).expect("serialise"),
+            "\"t1/orders\""
+        );
+        assert!(serde_json::from_str::<ApiRef>("\"T1/orders\"").is_err());
+        assert!(serde_json::from_str::<TenantId>("\"t 1\"").is_err());
+    }
+}

@@ -1,0 +1,204 @@
+//! [`CrossApiService`]: the gate in front of one inner service.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{Request, Response};
+use tower_service::Service;
+
+use super::Gate;
+use super::future::ResponseFuture;
+use super::rejection::Refusal;
+use crate::decision::{Decision, Reason};
+use crate::id::ApiRef;
+use crate::identity::{SourceFault, VerifiedSource};
+
+/// The service [`CrossApiLayer`](super::CrossApiLayer) wraps around a target's service.
+///
+/// `poll_ready` is the inner service's; `call` decides at once and either calls the inner
+/// service (the one that was made ready) or answers without it. The response body type
+/// must be buildable from [`Bytes`] for refusals, as `axum::body::Body` and
+/// `http_body_util::Full<Bytes>` are.
+#[derive(Clone, Debug)]
+pub struct CrossApiService<S> {
+    inner: S,
+    gate: Arc<Gate>,
+}
+
+impl<S> CrossApiService<S> {
+    pub(crate) const fn new(inner: S, gate: Arc<Gate>) -> Self {
+        Self { inner, gate }
+    }
+
+    /// The inner service.
+    pub const fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, without the gate.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for CrossApiService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: From<Bytes>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let (mut parts, body) = request.into_parts();
+
+        match self.gate.check(&parts) {
+            Ok(None) => {}
+            Ok(Some(verified)) => {
+                parts.extensions.insert(verified);
+            }
+            Err(refusal) => {
+                let response = self.gate.rejection.respond(&refusal).map(ResBody::from);
+                return ResponseFuture::refused(response);
+            }
+        }
+
+        ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)))
+    }
+}
+
+impl Gate {
+    /// The gate's whole judgement of one request head: `Ok(None)` for end-user traffic,
+    /// `Ok(Some(_))` for an allowed linked call, `Err(_)` for a refusal. Logs one event.
+    fn check(&self, request: &Parts) -> Result<Option<VerifiedSource>, Refusal> {
+        let source = match self.source.resolve(request) {
+            Ok(Some(source)) => source,
+            Ok(None) => return Ok(None),
+            Err(fault) => return Err(self.refuse_source(fault)),
+        };
+
+        let target = match self.target.resolve(request) {
+            Ok(target) => target,
+            Err(fault) => {
+                let header = self
+                    .target
+                    .header_name()
+                    .cloned()
+                    .unwrap_or(crate::X_TARGET_API);
+                tracing::warn!(
+                    source = %source,
+                    header = %header,
+                    fault = fault.as_str(),
+                    "cross-API call refused: malformed target header"
+                );
+                return Err(Refusal::MalformedHeader { header, fault });
+            }
+        };
+
+        let decision = match &target {
+            Some(target) => self.policies.decide(&source, target),
+            None => Decision::new(Reason::UnknownTarget, self.policies.revision().unwrap_or(0)),
+        };
+        log_decision(&source, target.as_ref(), decision);
+
+        if decision.is_allowed() {
+            Ok(Some(VerifiedSource::new(source, decision)))
+        } else {
+            Err(Refusal::Denied {
+                source,
+                target,
+                decision,
+            })
+        }
+    }
+
+    fn refuse_source(&self, fault: SourceFault) -> Refusal {
+        let header = self.source.header_name();
+        match fault {
+            SourceFault::Header(fault) => {
+                tracing::warn!(
+                    header = %header,
+                    fault = fault.as_str(),
+                    "cross-API call refused: malformed source header"
+                );
+                Refusal::MalformedHeader {
+                    header: header.clone(),
+                    fault,
+                }
+            }
+            SourceFault::Contradiction {
+                authenticated,
+                claimed,
+            } => {
+                tracing::warn!(
+                    tenant = %authenticated.tenant(),
+                    source = %authenticated,
+                    claimed = %claimed,
+                    reason = fault.as_str(),
+                    "cross-API call refused: the source header contradicts the authenticated source"
+                );
+                Refusal::UnverifiedSource { fault }
+            }
+            SourceFault::Unauthenticated { claimed } => {
+                tracing::warn!(
+                    tenant = %claimed.tenant(),
+                    claimed = %claimed,
+                    reason = fault.as_str(),
+                    "cross-API call refused: a source header without an authenticated source"
+                );
+                Refusal::UnverifiedSource { fault }
+            }
+        }
+    }
+}
+
+fn log_decision(source: &ApiRef, target: Option<&ApiRef>, decision: Decision) {
+    let tenant = target.unwrap_or(source).tenant();
+    let target = tracing::field::display(OptionalApi(target));
+
+    if decision.is_allowed() {
+        tracing::debug!(
+            tenant = %tenant,
+            source = %source,
+            target,
+            decision = decision.as_str(),
+            reason = decision.reason().as_str(),
+            revision = decision.revision(),
+            "cross-API call allowed"
+        );
+    } else {
+        tracing::info!(
+            tenant = %tenant,
+            source = %source,
+            target,
+            decision = decision.as_str(),
+            reason = decision.reason().as_str(),
+            revision = decision.revision(),
+            "cross-API call denied"
+        );
+    }
+}
+
+/// Displays an optional target as `-` when the request named none.
+struct OptionalApi<'a>(Option<&'a ApiRef>);
+
+impl std::fmt::Display for OptionalApi<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(api) => api.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! The shared handle that requests read and the host replaces.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwapOption;
+
+use super::{PolicyDocument, PolicyError, Snapshot};
+use crate::decision::Decision;
+use crate::id::ApiRef;
+
+/// The current [`Snapshot`], shared by every request and replaced whole by the host.
+///
+/// Cloning a handle is cheap and every clone sees the same snapshot. Readers never wait:
+/// a read is one atomic load. Publishers are serialised among themselves so that revisions
+/// only grow: a snapshot whose revision is not greater than the one in force is refused,
+/// and so is a document that fails validation; in both cases the snapshot in force stays.
+///
+/// Until a first snapshot is published, every linked call is denied with
+/// [`Reason::NoSnapshot`](crate::Reason::NoSnapshot).
+///
+/// ```
+/// use tower_cross_api::{ApiRef, PolicyHandle, Reason};
+///
+/// let handle = PolicyHandle::new();
+/// let billing: ApiRef = "acme/billing".parse()?;
+/// let orders: ApiRef = "acme/orders".parse()?;
+/// assert_eq!(handle.decide(&billing, &orders).reason(), Reason::NoSnapshot);
+///
+/// handle.publish_json(r#"{ "tenants": { "acme": {
+///     "apis": ["orders", "billing"],
+///     "cross_api_access": { "orders": { "allow": ["billing"] } }
+/// } } }"#)?;
+/// assert_eq!(handle.revision(), Some(1));
+/// assert!(handle.decide(&billing, &orders).is_allowed());
+///
+/// // A bad document is refused and the snapshot in force stays.
+/// let refused = handle.publish_json(r#"{ "tenants": { "acme": {
+///     "apis": ["orders"],
+///     "cross_api_access": { "orders": { "allow": ["orders"] } }
+/// } } }"#);
+/// assert!(refused.is_err());
+/// assert!(handle.decide(&billing, &orders).is_allowed());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct PolicyHandle {
+    shared: Arc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    current: ArcSwapOption<Snapshot>,
+    publishing: Mutex<()>,
+}
+
+impl PolicyHandle {
+    /// A handle with no snapshot yet: every linked call is denied until one is published.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A handle that starts with `snapshot` in force.
+    pub fn with_snapshot(snapshot: Snapshot) -> Self {
+        let handle = Self::new();
+        handle.shared.current.store(Some(Arc::new(snapshot)));
+        handle
+    }
+
+    /// The snapshot in force, if any. Holding it keeps that snapshot alive, not current: a
+    /// request should load once and decide on what it loaded.
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.shared.current.load_full()
+    }
+
+    /// The revision in force, if a snapshot was ever published.
+    pub fn revision(&self) -> Option<u64> {
+        self.shared
+            .current
+            .load()
+            .as_ref()
+            .map(|snapshot| snapshot.revision())
+    }
+
+    /// Decides on the snapshot in force with a single load; denies when there is none.
+    pub fn decide(&self, source: &ApiRef, target: &ApiRef) -> Decision {
+        match self.shared.current.load().as_ref() {
+            Some(snapshot) => snapshot.decide(source, target),
+            None => Decision::no_snapshot(),
+        }
+    }
+
+    /// Calls `read` with the snapshot in force, without keeping it past the call.
+    pub fn with_current<R>(&self, read: impl FnOnce(Option<&Snapshot>) -> R) -> R {
+        read(self.shared.current.load().as_deref())
+    }
+
+    /// Replaces the snapshot in force with `snapshot` and returns its revision.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::StaleRevision`] when the revision is not greater than the one in force;
+    /// nothing changes then.
+    pub fn publish(&self, snapshot: Snapshot) -> Result<u64, PolicyError> {
+        self.publish_with(|_| Ok(snapshot))
+    }
+
+    /// Validates `document` and publishes it. A document without a revision takes the next
+    /// one after the revision in force (1 for the first).
+    ///
+    /// # Errors
+    ///
+    /// Any [`PolicyError`] of validation, or [`PolicyError::StaleRevision`]; nothing
+    /// changes then.
+    pub fn publish_document(&self, document: &PolicyDocument) -> Result<u64, PolicyError> {
+        self.publish_with(|current| {
+            let next = current.map_or(1, |revision| revision.saturating_add(1));
+            Snapshot::build(document, document.revision.unwrap_or(next))
+        })
+    }
+
+    /// Parses, validates and publishes a JSON policy document; see
+    /// [`publish_document`](Self::publish_document).
+    ///
+    /// # Errors
+    ///
+    /// Any [`PolicyError`]; nothing changes then.
+    pub fn publish_json(&self, json: &str) -> Result<u64, PolicyError> {
+        self.publish_document(&PolicyDocument::from_json(json)?)
+    }
+
+    /// Builds the next snapshot from the revision in force, while no other publisher runs,
+    /// and stores it if its revision is greater.
+    fn publish_with(
+        &self,
+        next: impl FnOnce(Option<u64>) -> Result<Snapshot, PolicyError>,
+    ) -> Result<u64, PolicyError> {
+        let _publishing = self
+            .shared
+            .publishing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let current = self.revision();
+
+        let snapshot = next(current)?;
+        let offered = snapshot.revision();
+        if let Some(current) = current.filter(|&current| offered <= current) {
+            return Err(PolicyError::StaleRevision { current, offered });
+        }
+        if offered == 0 {
+            return Err(PolicyError::StaleRevision {
+                current: 0,
+                offered,
+            });
+        }
+
+        self.shared.current.store(Some(Arc::new(snapshot)));
+        Ok(offered)
+    }
+}
+
+impl fmt::Debug for PolicyHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PolicyHandle")
+            .field("revision", &self.revision())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = r#"{ "tenants": { "t1": {
+        "apis": ["orders", "billing"],
+        "cross_api_access": { "orders": { "allow": ["billing"] } }
+    } } }"#;
+
+    #[test]
+    fn revisions_only_grow() {
+        let handle = PolicyHandle::new();
+        assert_eq!(handle.revision(), None);
+
+        assert_eq!(handle.publish_json(POLICY), Ok(1));
+        assert_eq!(handle.publish_json(POLICY), Ok(2));
+
+        let mut document = PolicyDocument::from_json(POLICY).expect("valid");
+        document.revision = Some(2);
+        assert_eq!(
+            handle.publish_document(&document),
+            Err(PolicyError::StaleRevision {
+                current: 2,
+                offered: 2
+            })
+        );
+        document.revision = Some(10);
+        assert_eq!(handle.publish_document(&document), Ok(10));
+        assert_eq!(handle.revision(), Some(10));
+    }
+
+    #[test]
+    fn revision_zero_is_never_published() {
+        let handle = PolicyHandle::new();
+        let mut document = PolicyDocument::from_json(POLICY).expect("valid");
+        document.revision = Some(0);
+
+        assert_eq!(
+            handle.publish_document(&document),
+            Err(PolicyError::StaleRevision {
+                current: 0,
+                offered: 0
+            })
+        );
+        assert_eq!(handle.revision(), None);
+    }
+
+    #[test]
+    fn clones_share_one_snapshot() {
+        let handle = PolicyHandle::new();
+        let reader = handle.clone();
+
+        handle.publish_json(POLICY).expect("valid");
+        assert_eq!(reader.revision(), Some(1));
+        assert_eq!(format!("{reader:?}"), "PolicyHandle { revision: Some(1) }");
+    }
+}

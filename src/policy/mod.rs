@@ -1,0 +1,14 @@
+//! Policies: the document a host writes, its validation into a [`Snapshot`], and the
+//! [`PolicyHandle`] that publishes snapshots to requests.
+//!
+//! Nothing here knows HTTP.
+
+mod document;
+mod error;
+mod handle;
+mod snapshot;
+
+pub use document::{AccessDocument, PolicyDocument, TenantDocument};
+pub use error::{PolicyError, Rule};
+pub use handle::PolicyHandle;
+pub use snapshot::{Snapshot, SnapshotSize, TargetPolicy};

@@ -1,0 +1,146 @@
+//! A policy document in a file, re-read when it changes on disk.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::policy::{PolicyError, PolicyHandle};
+
+/// Publishes the policy document in a file, and again whenever the file changes.
+///
+/// The file is polled (its modification time and length) at an interval, which works the same
+/// on every file system, editors' rename-on-save included. A file that cannot be read or does
+/// not validate is logged with its error and the snapshot in force stays.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tower_cross_api::{PolicyHandle, source::FileSource};
+///
+/// # async fn run() -> Result<(), tower_cross_api::source::FileSourceError> {
+/// let policies = PolicyHandle::new();
+/// let source = FileSource::new("policy.json", policies.clone())
+///     .with_interval(Duration::from_millis(500));
+///
+/// source.load().await?; // the first snapshot, or an error to stop on
+/// tokio::spawn(source.watch()); // then follow the file
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct FileSource {
+    path: PathBuf,
+    policies: PolicyHandle,
+    interval: Duration,
+}
+
+/// Why a policy file was not published.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum FileSourceError {
+    /// The file could not be read.
+    Read(io::Error),
+    /// The file's document was refused.
+    Policy(PolicyError),
+}
+
+impl fmt::Display for FileSourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Read(error) => write!(f, "cannot read the policy file: {error}"),
+            Self::Policy(error) => write!(f, "the policy file was refused: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for FileSourceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Read(error) => Some(error),
+            Self::Policy(error) => Some(error),
+        }
+    }
+}
+
+/// What the watcher compares to tell that the file changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    modified: Option<SystemTime>,
+    len: u64,
+}
+
+impl FileSource {
+    /// A source for the document at `path`, publishing into `policies`, polled every second.
+    pub fn new(path: impl Into<PathBuf>, policies: PolicyHandle) -> Self {
+        Self {
+            path: path.into(),
+            policies,
+            interval: Duration::from_secs(1),
+        }
+    }
+
+    /// How often the file is checked for a change.
+    pub const fn with_interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads, validates and publishes the file once; returns the published revision.
+    ///
+    /// # Errors
+    ///
+    /// [`FileSourceError`] when the file cannot be read or its document is refused; the
+    /// snapshot in force stays.
+    pub async fn load(&self) -> Result<u64, FileSourceError> {
+        let json = tokio::fs::read_to_string(&self.path)
+            .await
+            .map_err(FileSourceError::Read)?;
+        self.policies
+            .publish_json(&json)
+            .map_err(FileSourceError::Policy)
+    }
+
+    /// Follows the file for as long as the future runs, publishing each change and logging
+    /// each refusal. Never returns; drop or abort it to stop.
+    pub async fn watch(self) {
+        let mut last = self.stamp().await;
+        let mut ticks = tokio::time::interval(self.interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+        loop {
+            ticks.tick().await;
+            let stamp = self.stamp().await;
+            if stamp == last {
+                continue;
+            }
+            last = stamp;
+
+            match self.load().await {
+                Ok(revision) => tracing::info!(
+                    path = %self.path.display(),
+                    revision,
+                    "published the policy file"
+                ),
+                Err(error) => tracing::error!(
+                    path = %self.path.display(),
+                    revision = self.policies.revision(),
+                    %error,
+                    "policy file refused; the snapshot in force stays"
+                ),
+            }
+        }
+    }
+
+    async fn stamp(&self) -> Option<Stamp> {
+        let metadata = tokio::fs::metadata(&self.path).await.ok()?;
+        Some(Stamp {
+            modified: metadata.modified().ok(),
+            len: metadata.len(),
+        })
+    }
+}
