@@ -75,6 +75,7 @@
 //!   own rules must still check the end user.
 //! - Publishing rebuilds the whole snapshot: cheap for thousands of APIs, seconds for millions.
 
+pub mod admin;
 mod decision;
 mod id;
 mod identity;

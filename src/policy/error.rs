@@ -31,6 +31,29 @@ pub enum Rule {
     TooLarge,
 }
 
+impl Rule {
+    /// A stable, lower-case name for the rule, such as `self_grant`, for logs and for the
+    /// answers of an administration API.
+    ///
+    /// ```
+    /// use tower_cross_api::Rule;
+    ///
+    /// assert_eq!(Rule::SelfGrant.name(), "self_grant");
+    /// assert_eq!(Rule::AllowAllWithList.name(), "allow_all_with_list");
+    /// ```
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::MalformedIdentifier { .. } => "malformed_identifier",
+            Self::Repeated { .. } => "repeated",
+            Self::AllowAllWithList => "allow_all_with_list",
+            Self::SelfGrant => "self_grant",
+            Self::NotInTenant { .. } => "not_in_tenant",
+            Self::UnknownTarget => "unknown_target",
+            Self::TooLarge => "too_large",
+        }
+    }
+}
+
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

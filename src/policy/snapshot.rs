@@ -114,6 +114,34 @@ impl TargetPolicy {
     }
 }
 
+impl TargetPolicy {
+    /// The policy as a document writes it; `None` for nothing configured, which a document
+    /// writes by leaving the target out.
+    ///
+    /// ```
+    /// use tower_cross_api::{AccessDocument, TargetPolicy};
+    ///
+    /// assert_eq!(TargetPolicy::NothingConfigured.to_document(), None);
+    /// assert_eq!(
+    ///     TargetPolicy::AllowAll.to_document(),
+    ///     Some(AccessDocument { allow_all: true, allow: None })
+    /// );
+    /// ```
+    pub fn to_document(&self) -> Option<AccessDocument> {
+        match self {
+            Self::NothingConfigured => None,
+            Self::AllowAll => Some(AccessDocument {
+                allow_all: true,
+                allow: None,
+            }),
+            Self::List(listed) => Some(AccessDocument {
+                allow_all: false,
+                allow: Some(listed.iter().map(ToString::to_string).collect()),
+            }),
+        }
+    }
+}
+
 const NOBODY: &str = "No APIs are allowed to access this API's data.";
 
 impl Snapshot {
@@ -270,17 +298,7 @@ impl Snapshot {
     }
 
     fn access_document(&self, entry: &ApiEntry) -> Option<AccessDocument> {
-        match self.target_policy(entry) {
-            TargetPolicy::NothingConfigured => None,
-            TargetPolicy::AllowAll => Some(AccessDocument {
-                allow_all: true,
-                allow: None,
-            }),
-            TargetPolicy::List(listed) => Some(AccessDocument {
-                allow_all: false,
-                allow: Some(listed.iter().map(ToString::to_string).collect()),
-            }),
-        }
+        self.target_policy(entry).to_document()
     }
 
     /// How many tenants, APIs and grants the snapshot holds.

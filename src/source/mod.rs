@@ -7,3 +7,9 @@ mod file;
 
 #[cfg(feature = "file")]
 pub use file::{FileSource, FileSourceError};
+
+#[cfg(feature = "postgres")]
+mod postgres;
+
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresError, PostgresSource, PostgresStore, Written};

@@ -1,0 +1,243 @@
+//! One replica following the policies in PostgreSQL.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
+
+use super::store::load_snapshot;
+use super::{PostgresError, channel, config};
+use crate::policy::{PolicyError, PolicyHandle};
+
+/// Keeps one replica's [`PolicyHandle`] in step with the policies in PostgreSQL.
+///
+/// [`follow`](Self::follow) connects, `LISTEN`s for changes, then reads and publishes a full
+/// snapshot, so that no change made between the two is missed. Each notification re-reads
+/// the snapshot (notifications that arrive together are read once); a periodic re-read
+/// backs them up. When the connection drops, the outage is logged, the snapshot in force
+/// stays, and the source reconnects with exponential backoff and reads everything again.
+/// The handle never takes a revision lower than or equal to the one in force, so a replica
+/// never goes back in time. Until a first snapshot is loaded, the handle denies every linked
+/// call.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tower_cross_api::PolicyHandle;
+/// use tower_cross_api::source::PostgresSource;
+///
+/// # async fn run() -> Result<(), tower_cross_api::source::PostgresError> {
+/// let policies = PolicyHandle::new();
+/// let source = PostgresSource::new("postgres://postgres@127.0.0.1/policies", policies.clone())?
+///     .with_backoff(Duration::from_millis(100), Duration::from_secs(5));
+///
+/// source.load().await?; // fail fast at start, or skip this and let `follow` retry
+/// tokio::spawn(source.follow());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct PostgresSource {
+    config: Config,
+    policies: PolicyHandle,
+    backoff_min: Duration,
+    backoff_max: Duration,
+    resync: Duration,
+}
+
+/// Why one connection of [`PostgresSource::follow`] ended.
+enum Lost {
+    Database(PostgresError),
+    Closed,
+}
+
+impl PostgresSource {
+    /// A source for the database at `url`, publishing into `policies`, with a backoff from
+    /// 100 milliseconds to 10 seconds and a full re-read every 60 seconds.
+    ///
+    /// # Errors
+    ///
+    /// [`PostgresError::Config`] when `url` cannot be parsed.
+    pub fn new(url: &str, policies: PolicyHandle) -> Result<Self, PostgresError> {
+        Ok(Self {
+            config: config(url)?,
+            policies,
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(10),
+            resync: Duration::from_secs(60),
+        })
+    }
+
+    /// The first and the longest wait between two attempts to reconnect; each failed attempt
+    /// doubles the wait, up to `max`.
+    pub fn with_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.backoff_min = min.max(Duration::from_millis(1));
+        self.backoff_max = max.max(self.backoff_min);
+        self
+    }
+
+    /// How often the whole snapshot is read again even without a notification.
+    pub fn with_resync_interval(mut self, interval: Duration) -> Self {
+        self.resync = interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Connects, reads and publishes the snapshot once; returns the revision in force after.
+    ///
+    /// # Errors
+    ///
+    /// A [`PostgresError`] when the database cannot be read or what it holds is refused; the
+    /// snapshot in force stays.
+    pub async fn load(&self) -> Result<u64, PostgresError> {
+        let mut client = super::store::connect(&self.config).await?;
+        self.refresh(&mut client).await
+    }
+
+    /// Follows the database for as long as the future runs; see the type's documentation.
+    /// Never returns; drop or abort it to stop.
+    pub async fn follow(self) {
+        let mut delay = self.backoff_min;
+        let mut outage: Option<Instant> = None;
+
+        loop {
+            let lost = self.session(&mut outage, &mut delay).await;
+
+            let revision = self.policies.revision();
+            let since = outage.get_or_insert_with(Instant::now);
+            match &lost {
+                Lost::Database(error) => tracing::error!(
+                    %error,
+                    revision,
+                    down_ms = since.elapsed().as_millis() as u64,
+                    retry_ms = delay.as_millis() as u64,
+                    "policy database unreachable; the snapshot in force stays"
+                ),
+                Lost::Closed => tracing::error!(
+                    revision,
+                    retry_ms = delay.as_millis() as u64,
+                    "policy database connection lost; the snapshot in force stays"
+                ),
+            }
+
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(self.backoff_max);
+        }
+    }
+
+    /// One connection: listen, read everything, then read again on every notification until
+    /// the connection ends.
+    async fn session(&self, outage: &mut Option<Instant>, delay: &mut Duration) -> Lost {
+        let (mut client, notifications) = match self.listen().await {
+            Ok(connected) => connected,
+            Err(error) => return Lost::Database(error),
+        };
+        let mut notifications = notifications;
+
+        if let Err(error) = self.refresh(&mut client).await {
+            return Lost::Database(error);
+        }
+        if let Some(since) = outage.take() {
+            tracing::info!(
+                revision = self.policies.revision(),
+                down_ms = since.elapsed().as_millis() as u64,
+                "policy database reachable again; snapshot re-read"
+            );
+        }
+        *delay = self.backoff_min;
+
+        let mut resync = tokio::time::interval(self.resync);
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        resync.tick().await;
+        loop {
+            tokio::select! {
+                notified = notifications.recv() => {
+                    let Some(revision) = notified else {
+                        return Lost::Closed;
+                    };
+                    let mut newest = revision;
+                    while let Ok(revision) = notifications.try_recv() {
+                        newest = newest.max(revision);
+                    }
+                    if newest.is_some_and(|newest| Some(newest) <= self.policies.revision()) {
+                        continue;
+                    }
+                }
+                _ = resync.tick() => {}
+            }
+            if let Err(error) = self.refresh(&mut client).await {
+                return Lost::Database(error);
+            }
+        }
+    }
+
+    /// Connects and listens on the policies' channel; notifications arrive on the receiver,
+    /// which closes when the connection ends.
+    async fn listen(
+        &self,
+    ) -> Result<(Client, mpsc::UnboundedReceiver<Option<u64>>), PostgresError> {
+        let (client, mut connection) = self.config.connect(NoTls).await?;
+        let (sender, receiver) = mpsc::unbounded_channel();
+
+        tokio::spawn(async move {
+            loop {
+                match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                    Some(Ok(AsyncMessage::Notification(notification))) => {
+                        if sender.send(notification.payload().parse().ok()).is_err() {
+                            break;
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "policy database connection failed");
+                        break;
+                    }
+                    None => break,
+                }
+            }
+        });
+
+        let schema: String = client
+            .query_one("SELECT current_schema()::text", &[])
+            .await?
+            .try_get(0)?;
+        client
+            .batch_execute(&format!("LISTEN {}", channel(&schema)))
+            .await?;
+        Ok((client, receiver))
+    }
+
+    /// Reads the whole snapshot and publishes it if it is newer than the one in force.
+    async fn refresh(&self, client: &mut Client) -> Result<u64, PostgresError> {
+        let snapshot = load_snapshot(client).await?;
+        let offered = snapshot.revision();
+
+        match self.policies.publish(snapshot) {
+            Ok(revision) => {
+                tracing::info!(revision, "published the policy database's snapshot");
+                Ok(revision)
+            }
+            Err(PolicyError::StaleRevision { current, .. }) if current == offered => Ok(current),
+            Err(PolicyError::StaleRevision { current, offered }) => {
+                tracing::warn!(
+                    current,
+                    offered,
+                    "the policy database is behind the snapshot in force; keeping it"
+                );
+                Ok(current)
+            }
+            Err(error) => Err(PostgresError::Policy(error)),
+        }
+    }
+}
+
+impl fmt::Debug for PostgresSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresSource")
+            .field("dbname", &self.config.get_dbname())
+            .field("revision", &self.policies.revision())
+            .field("backoff_min", &self.backoff_min)
+            .field("backoff_max", &self.backoff_max)
+            .field("resync", &self.resync)
+            .finish()
+    }
+}

@@ -1,0 +1,354 @@
+//! Administrative acts carried out in PostgreSQL, one transaction each.
+
+use std::fmt;
+
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
+use tokio_postgres::{Client, Config, IsolationLevel, NoTls};
+
+use super::{PostgresError, config, rows, schema};
+use crate::admin::{Actor, AdminError, AuditRecord, PolicyState, RemoveApi, Write};
+use crate::id::{ApiRef, TenantId};
+use crate::policy::{PolicyDocument, Snapshot};
+
+/// The policies in PostgreSQL, as administrators change them.
+///
+/// Every write runs in one transaction: it locks the global revision (so writers take turns),
+/// reads the tenant's current policies, checks the [`admin`](crate::admin) rules on them
+/// (the actor, the target, the revision the write was based on, and the contract's rules by
+/// validating the tenant as a snapshot), writes the new policy and its audit record, and
+/// bumps the revision, which notifies every replica when the transaction commits. A refused
+/// write changes nothing.
+///
+/// Each target's policy carries its own revision: the global revision of its last change.
+/// A write based on it ([`Write::with_expected`]) is refused as stale when the policy changed
+/// since, and not when another target did.
+///
+/// The store keeps one connection, made on first use and again after it drops.
+///
+/// ```no_run
+/// use tower_cross_api::{ApiRef, PolicyDocument, TenantId};
+/// use tower_cross_api::admin::{Actor, Change, Write};
+/// use tower_cross_api::source::PostgresStore;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = PostgresStore::new("postgres://postgres@127.0.0.1/policies")?;
+/// store.migrate().await?;
+/// store.seed(&PolicyDocument::from_json(r#"{ "tenants": { "acme": {
+///     "apis": ["orders", "billing"]
+/// } } }"#)?).await?;
+///
+/// let ada = Actor::administrator("ada", TenantId::new("acme")?);
+/// let orders: ApiRef = "acme/orders".parse()?;
+/// let state = store.read(&ada, &orders).await?;
+///
+/// let written = store
+///     .write(&Write::new(ada, orders, Change::Grant("billing".parse()?))
+///         .with_expected(state.revision()))
+///     .await?;
+/// println!("{} at revision {}", written.state.summary(), written.state.revision());
+/// # Ok(())
+/// # }
+/// ```
+pub struct PostgresStore {
+    config: Config,
+    client: Mutex<Option<Client>>,
+}
+
+/// An accepted write: the target's new state and the audit record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// The target's policy after the write, at the write's revision.
+    pub state: PolicyState,
+    /// The audit record of the write.
+    pub record: AuditRecord,
+}
+
+impl PostgresStore {
+    /// A store for the database at `url` (a `postgres://` URL or a key-value connection
+    /// string). Connects on first use.
+    ///
+    /// # Errors
+    ///
+    /// [`PostgresError::Config`] when `url` cannot be parsed.
+    pub fn new(url: &str) -> Result<Self, PostgresError> {
+        Ok(Self {
+            config: config(url)?,
+            client: Mutex::new(None),
+        })
+    }
+
+    /// Applies the migrations the schema lacks; returns how many. Safe to call from every
+    /// replica at once.
+    ///
+    /// # Errors
+    ///
+    /// [`PostgresError::Database`] when the database cannot be reached or a migration fails.
+    pub async fn migrate(&self) -> Result<usize, PostgresError> {
+        let mut client = self.connected().await?;
+        Ok(schema::migrate(&mut client).await?)
+    }
+
+    /// Writes `document` into an empty database; leaves a database that holds any tenant
+    /// as it is. Returns whether it wrote.
+    ///
+    /// # Errors
+    ///
+    /// [`PostgresError::Policy`] when the document does not validate, or a database error.
+    pub async fn seed(&self, document: &PolicyDocument) -> Result<bool, PostgresError> {
+        let mut client = self.connected().await?;
+        let transaction = client.transaction().await?;
+        let locked = rows::read_revision(&transaction, true).await?;
+
+        let any = transaction
+            .query_opt("SELECT 1 FROM cross_api_tenants LIMIT 1", &[])
+            .await?;
+        if any.is_some() {
+            return Ok(false);
+        }
+        let mut checked = document.clone();
+        checked.revision = Some(locked + 1);
+        Snapshot::from_document(&checked).map_err(PostgresError::Policy)?;
+
+        rows::insert_document(&transaction, document, locked + 1).await?;
+        transaction.commit().await?;
+        tracing::info!(
+            revision = locked + 1,
+            tenants = document.tenants.len(),
+            "seeded the policy database"
+        );
+        Ok(true)
+    }
+
+    /// The global revision.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub async fn revision(&self) -> Result<u64, PostgresError> {
+        let client = self.connected().await?;
+        rows::read_revision(&*client, false).await
+    }
+
+    /// Every tenant's policies as one snapshot at the global revision.
+    ///
+    /// # Errors
+    ///
+    /// A database error, or [`PostgresError::Policy`] if the rows do not validate.
+    pub async fn snapshot(&self) -> Result<Snapshot, PostgresError> {
+        let mut client = self.connected().await?;
+        load_snapshot(&mut client).await
+    }
+
+    /// Reads `target`'s policy for `actor`, at the revision of its last change.
+    ///
+    /// # Errors
+    ///
+    /// [`AdminError::Forbidden`], [`AdminError::UnknownTenant`] or
+    /// [`AdminError::UnknownTarget`] as [`PostgresError::Admin`], or a database error.
+    pub async fn read(&self, actor: &Actor, target: &ApiRef) -> Result<PolicyState, PostgresError> {
+        if !actor.may_read(target.tenant()) {
+            return Err(forbidden(actor, target.tenant()));
+        }
+
+        let mut client = self.connected().await?;
+        let transaction = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let snapshot = tenant_snapshot(&transaction, target.tenant()).await?;
+        let state = PolicyState::read(&snapshot, actor, target)?;
+        let revision = rows::target_revision(&transaction, target).await?;
+        transaction.commit().await?;
+
+        Ok(PolicyState::new(*target, state.policy().clone(), revision))
+    }
+
+    /// Carries out `write` in one transaction; see the type's documentation.
+    ///
+    /// # Errors
+    ///
+    /// The [`AdminError`] that refused it as [`PostgresError::Admin`] (nothing changed then),
+    /// or a database error (nothing changed either).
+    pub async fn write(&self, write: &Write) -> Result<Written, PostgresError> {
+        let target = write.target();
+        let mut client = self.connected().await?;
+        let transaction = client.transaction().await?;
+        let locked = rows::read_revision(&transaction, true).await?;
+        let next = locked + 1;
+
+        let snapshot = tenant_snapshot(&transaction, target.tenant()).await?;
+        let current = rows::target_revision(&transaction, target).await?;
+        let applied = write.apply(&snapshot, current, next)?;
+        let Some(record) = applied.records.into_iter().next() else {
+            return Err(PostgresError::Policy(crate::PolicyError::MissingRevision));
+        };
+
+        rows::store_policy(&transaction, target, &record.after, next).await?;
+        rows::insert_audit(&transaction, std::slice::from_ref(&record)).await?;
+        check_revision(&transaction, next).await?;
+        transaction.commit().await?;
+
+        Ok(Written {
+            state: PolicyState::new(*target, record.after.clone(), next),
+            record,
+        })
+    }
+
+    /// Removes an API from its tenant in one transaction: its policy, its grants and every
+    /// listing of it go, with an audit record for each policy that changed.
+    ///
+    /// # Errors
+    ///
+    /// As for [`write`](Self::write).
+    pub async fn remove_api(&self, remove: &RemoveApi) -> Result<Vec<AuditRecord>, PostgresError> {
+        let api = remove.api();
+        let mut client = self.connected().await?;
+        let transaction = client.transaction().await?;
+        let next = rows::read_revision(&transaction, true).await? + 1;
+
+        let snapshot = tenant_snapshot(&transaction, api.tenant()).await?;
+        let applied = remove.apply(&snapshot, next)?;
+        let changed: Vec<&str> = applied.records.iter().map(|r| r.target.as_str()).collect();
+
+        transaction
+            .execute(
+                "UPDATE cross_api_policies SET revision = $3
+                 WHERE tenant = $1::text AND target = ANY($2::text[])",
+                &[
+                    &api.tenant().as_str(),
+                    &changed,
+                    &rows::to_sql_revision(next),
+                ],
+            )
+            .await?;
+        transaction
+            .execute(
+                "DELETE FROM cross_api_apis WHERE tenant = $1::text AND api = $2::text",
+                &[&api.tenant().as_str(), &api.api().as_str()],
+            )
+            .await?;
+        rows::insert_audit(&transaction, &applied.records).await?;
+        check_revision(&transaction, next).await?;
+        transaction.commit().await?;
+        Ok(applied.records)
+    }
+
+    /// The newest `limit` audit records of `tenant`, newest first, for its administrators
+    /// and staff.
+    ///
+    /// # Errors
+    ///
+    /// [`AdminError::Forbidden`] or [`AdminError::UnknownTenant`] as
+    /// [`PostgresError::Admin`], or a database error.
+    pub async fn audit(
+        &self,
+        actor: &Actor,
+        tenant: &TenantId,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, PostgresError> {
+        if !actor.may_audit(tenant) {
+            return Err(forbidden(actor, tenant));
+        }
+
+        let client = self.connected().await?;
+        let known = client
+            .query_opt(
+                "SELECT 1 FROM cross_api_tenants WHERE tenant = $1::text",
+                &[&tenant.as_str()],
+            )
+            .await?;
+        if known.is_none() {
+            return Err(AdminError::UnknownTenant { tenant: *tenant }.into());
+        }
+        rows::read_audit(&*client, tenant, i64::from(limit)).await
+    }
+
+    /// The connection, made anew when there is none or it dropped.
+    async fn connected(&self) -> Result<MappedMutexGuard<'_, Client>, PostgresError> {
+        let mut guard = self.client.lock().await;
+
+        let client = match guard.take() {
+            Some(client) if !client.is_closed() => client,
+            _ => connect(&self.config).await?,
+        };
+        Ok(MutexGuard::map(guard, |slot| slot.insert(client)))
+    }
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("hosts", &self.config.get_hosts().len())
+            .field("dbname", &self.config.get_dbname())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Connects and drives the connection in a task of its own, logging how it ends.
+pub(super) async fn connect(config: &Config) -> Result<Client, PostgresError> {
+    let (client, connection) = config.connect(NoTls).await?;
+
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::warn!(%error, "policy database connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// Every tenant's policies as one snapshot, read in one repeatable-read transaction.
+pub(super) async fn load_snapshot(client: &mut Client) -> Result<Snapshot, PostgresError> {
+    let transaction = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    let document = rows::read_document(&transaction, None).await?;
+    transaction.commit().await?;
+
+    Snapshot::from_document(&document).map_err(PostgresError::Policy)
+}
+
+/// `tenant`'s policies alone as a snapshot at the global revision (empty for an unknown
+/// tenant), for the admin rules to check a write against.
+async fn tenant_snapshot<C: tokio_postgres::GenericClient>(
+    client: &C,
+    tenant: &TenantId,
+) -> Result<Snapshot, PostgresError> {
+    let document = rows::read_document(client, Some(tenant.as_str())).await?;
+    Snapshot::from_document(&document).map_err(PostgresError::Policy)
+}
+
+/// Confirms the trigger bumped the revision to `next` exactly once.
+async fn check_revision<C: tokio_postgres::GenericClient>(
+    client: &C,
+    next: u64,
+) -> Result<(), PostgresError> {
+    let now = rows::read_revision(client, false).await?;
+
+    if now == next {
+        Ok(())
+    } else {
+        Err(PostgresError::Policy(crate::PolicyError::StaleRevision {
+            current: now,
+            offered: next,
+        }))
+    }
+}
+
+fn forbidden(actor: &Actor, tenant: &TenantId) -> PostgresError {
+    tracing::warn!(
+        actor = actor.name(),
+        role = actor.role(),
+        tenant = %tenant,
+        reason = "forbidden",
+        "cross-API administration refused"
+    );
+    PostgresError::Admin(AdminError::Forbidden {
+        actor: actor.name().to_owned(),
+        tenant: *tenant,
+    })
+}
