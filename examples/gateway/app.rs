@@ -13,6 +13,8 @@ use axum::{Extension, Json, Router};
 use serde_json::json;
 use tower_cross_api::{CrossApiLayer, PolicyHandle, TargetIdentity, VerifiedSource};
 
+use crate::admin::{self, AdminBackend};
+
 /// The demo policy: allow-all, an explicit list, an empty list and nothing configured.
 pub(crate) const DEMO_POLICY: &str = r#"{
   "revision": 1,
@@ -83,7 +85,7 @@ pub(crate) const DEMO_USERS: [DemoUser; 4] = [
 ];
 
 impl DemoUser {
-    fn find(token: &str) -> Option<Self> {
+    pub(crate) fn find(token: &str) -> Option<Self> {
         DEMO_USERS.into_iter().find(|user| user.name == token)
     }
 
@@ -97,21 +99,40 @@ impl DemoUser {
 }
 
 /// The gateway's shared state.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct AppState {
     /// The policies the cross-API layer enforces.
     pub(crate) policies: PolicyHandle,
     /// How many requests reached the target's own service (behind the gate).
     pub(crate) target_calls: Arc<AtomicU64>,
+    /// Where the administration API reads and writes policies.
+    pub(crate) admin: AdminBackend,
+}
+
+impl Default for AppState {
+    fn default() -> Self {
+        Self::new(PolicyHandle::new())
+    }
 }
 
 impl AppState {
-    /// State over `policies`, with no target call counted yet.
+    /// State over `policies`, administered read-only, with no target call counted yet.
     pub(crate) fn new(policies: PolicyHandle) -> Self {
         Self {
+            admin: AdminBackend::File(policies.clone()),
             policies,
             target_calls: Arc::default(),
         }
+    }
+
+    /// Administers the policies in PostgreSQL through `store`.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn with_store(
+        mut self,
+        store: Arc<tower_cross_api::source::PostgresStore>,
+    ) -> Self {
+        self.admin = AdminBackend::Postgres(store);
+        self
     }
 }
 
@@ -126,6 +147,7 @@ pub(crate) fn app(state: AppState) -> Router {
             get(read_collection),
         )
         .route_layer(gate)
+        .merge(admin::routes())
         .with_state(state)
 }
 

@@ -5,7 +5,12 @@
 //! curl -i -H 'x-source-api: acme/billing' -H 'Authorization: Bearer alice' \
 //!     http://127.0.0.1:8080/acme/orders/collections/c1
 //! ```
+//!
+//! With `--database-url postgres://...` (and `--features postgres`), PostgreSQL is the
+//! source of truth, seeded with the demo policy on first use, and the administration API
+//! takes writes.
 
+mod admin;
 mod app;
 
 use std::net::SocketAddr;
@@ -32,6 +37,10 @@ struct Args {
     /// How often the policy file is checked for changes, in milliseconds.
     #[arg(long, default_value_t = 500, value_name = "MS")]
     reload_interval: u64,
+    /// PostgreSQL as the source of truth instead of a file (needs the `postgres` feature);
+    /// an empty database is seeded with the demo policy.
+    #[arg(long, value_name = "URL", conflicts_with = "policy")]
+    database_url: Option<String>,
 }
 
 #[tokio::main]
@@ -42,6 +51,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
 
     let policies = PolicyHandle::new();
+    if let Some(url) = &args.database_url {
+        let state = database_state(url, policies).await?;
+        return serve(args.addr, state).await;
+    }
     match &args.policy {
         Some(path) => {
             let source = FileSource::new(path, policies.clone())
@@ -56,10 +69,48 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    let router = app::app(app::AppState::new(policies))
+    serve(args.addr, app::AppState::new(policies)).await
+}
+
+/// Migrates and seeds the database, follows it into `policies`, and administers it.
+#[cfg(feature = "postgres")]
+async fn database_state(
+    url: &str,
+    policies: PolicyHandle,
+) -> Result<app::AppState, Box<dyn std::error::Error>> {
+    use std::sync::Arc;
+    use tower_cross_api::PolicyDocument;
+    use tower_cross_api::source::{PostgresSource, PostgresStore};
+
+    let store = PostgresStore::new(url)?;
+    store.migrate().await?;
+    if store
+        .seed(&PolicyDocument::from_json(app::DEMO_POLICY)?)
+        .await?
+    {
+        tracing::info!("seeded the empty policy database with the demo policy");
+    }
+
+    let source = PostgresSource::new(url, policies.clone())?;
+    let revision = source.load().await?;
+    tracing::info!(revision, "loaded the policy database");
+    tokio::spawn(source.follow());
+    Ok(app::AppState::new(policies).with_store(Arc::new(store)))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn database_state(
+    _url: &str,
+    _policies: PolicyHandle,
+) -> Result<app::AppState, Box<dyn std::error::Error>> {
+    Err("--database-url needs the gateway built with `--features postgres`".into())
+}
+
+async fn serve(addr: SocketAddr, state: app::AppState) -> Result<(), Box<dyn std::error::Error>> {
+    let router = app::app(state)
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]));
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
     axum::serve(listener, router).await?;
     Ok(())

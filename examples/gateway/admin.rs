@@ -1,0 +1,316 @@
+//! The administration API of the example gateway: read and change one target's cross-API
+//! access, and read a tenant's audit trail. Callers are the demo users, named by their
+//! bearer token.
+//!
+//! - `GET /admin/{tenant}/apis/{api}/cross-api-access`: the policy, with an `ETag`
+//!   carrying its revision.
+//! - `PUT` on the same path, `{"allow_all": bool, "allow": [...]}` with an optional
+//!   `If-Match`: the new policy.
+//! - `GET /admin/{tenant}/audit`: the tenant's newest audit records.
+//!
+//! With the policy file as the source, the API is read-only: a file cannot take a write.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE, ETAG, IF_MATCH};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tower_cross_api::admin::{Actor, AdminError, PolicyState};
+use tower_cross_api::{ApiId, ApiRef, PolicyHandle, TenantId};
+
+use crate::app::{AppState, DemoUser, Role};
+
+/// Where the administration API reads and writes policies.
+#[derive(Clone, Debug)]
+pub(crate) enum AdminBackend {
+    /// The policy file (or the built-in demo policy): read-only.
+    File(PolicyHandle),
+    /// PostgreSQL: reads, writes and the audit trail.
+    #[cfg(feature = "postgres")]
+    Postgres(std::sync::Arc<tower_cross_api::source::PostgresStore>),
+}
+
+/// How many audit records one read returns at most.
+#[cfg(feature = "postgres")]
+const AUDIT_LIMIT: u32 = 100;
+
+/// The administration routes, to merge into the gateway's router.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/admin/{tenant}/apis/{api}/cross-api-access",
+            get(read_access).put(write_access),
+        )
+        .route("/admin/{tenant}/audit", get(read_audit))
+}
+
+/// The body of a `PUT`: the policy the target should have.
+#[cfg(feature = "postgres")]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessBody {
+    allow_all: bool,
+    #[serde(default)]
+    allow: Option<Vec<String>>,
+}
+
+async fn read_access(
+    State(state): State<AppState>,
+    Path((tenant, api)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let actor = actor(&headers);
+    let Some(target) = target(&tenant, &api) else {
+        return not_found(&tenant, Some(&api));
+    };
+
+    let read = match &state.admin {
+        AdminBackend::File(policies) => match policies.snapshot() {
+            Some(snapshot) => PolicyState::read(&snapshot, &actor, &target).map_err(refusal),
+            None => Err(unavailable("No policy snapshot is loaded yet.")),
+        },
+        #[cfg(feature = "postgres")]
+        AdminBackend::Postgres(store) => store.read(&actor, &target).await.map_err(database),
+    };
+    match read {
+        Ok(policy) => policy_response(&policy),
+        Err(response) => response,
+    }
+}
+
+async fn write_access(
+    State(state): State<AppState>,
+    Path((tenant, api)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    #[cfg(feature = "postgres")]
+    let AdminBackend::Postgres(store) = &state.admin else {
+        return read_only();
+    };
+    #[cfg(not(feature = "postgres"))]
+    {
+        let _ = (state, tenant, api, headers, body);
+        return read_only();
+    }
+
+    #[cfg(feature = "postgres")]
+    {
+        use tower_cross_api::admin::{Change, Write};
+
+        let actor = actor(&headers);
+        let Some(target) = target(&tenant, &api) else {
+            return not_found(&tenant, Some(&api));
+        };
+        if !actor.may_change(target.tenant()) {
+            return refusal(AdminError::Forbidden {
+                actor: actor.name().to_owned(),
+                tenant: *target.tenant(),
+            });
+        }
+        let expected = match if_match(&headers) {
+            Ok(expected) => expected,
+            Err(response) => return response,
+        };
+        let body: AccessBody = match serde_json::from_slice(&body) {
+            Ok(body) => body,
+            Err(error) => return problem(StatusCode::BAD_REQUEST, error.to_string(), json!({})),
+        };
+
+        let change = match Change::from_access(body.allow_all, body.allow.as_deref()) {
+            Ok(change) => change,
+            Err(error) => return refusal(error),
+        };
+        let mut write = Write::new(actor, target, change);
+        if let Some(expected) = expected {
+            write = write.with_expected(expected);
+        }
+        match store.write(&write).await {
+            Ok(written) => policy_response(&written.state),
+            Err(error) => database(error),
+        }
+    }
+}
+
+async fn read_audit(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let actor = actor(&headers);
+    let Ok(tenant_id) = TenantId::new(&tenant) else {
+        return not_found(&tenant, None);
+    };
+
+    let records: Vec<tower_cross_api::admin::AuditRecord> = match &state.admin {
+        AdminBackend::File(policies) => {
+            if !actor.may_audit(&tenant_id) {
+                return refusal(AdminError::Forbidden {
+                    actor: actor.name().to_owned(),
+                    tenant: tenant_id,
+                });
+            }
+            if !policies.with_current(|s| s.is_some_and(|s| s.contains_tenant(&tenant_id))) {
+                return not_found(&tenant, None);
+            }
+            Vec::new()
+        }
+        #[cfg(feature = "postgres")]
+        AdminBackend::Postgres(store) => match store.audit(&actor, &tenant_id, AUDIT_LIMIT).await {
+            Ok(records) => records,
+            Err(error) => return database(error),
+        },
+    };
+    Json(json!({ "tenant": tenant, "records": records })).into_response()
+}
+
+/// The demo user named by `Authorization: Bearer <token>`, as an actor; anybody else is
+/// unknown.
+fn actor(headers: &HeaderMap) -> Actor {
+    let token = headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    let Some(user) = token.and_then(DemoUser::find) else {
+        return Actor::Unknown;
+    };
+
+    let tenant = user.tenant.and_then(|tenant| TenantId::new(tenant).ok());
+    match (user.role, tenant) {
+        (Role::Administrator, Some(tenant)) => Actor::administrator(user.name, tenant),
+        (Role::Member, Some(tenant)) => Actor::member(user.name, tenant),
+        (Role::Staff, _) => Actor::staff(user.name),
+        _ => Actor::Unknown,
+    }
+}
+
+fn target(tenant: &str, api: &str) -> Option<ApiRef> {
+    Some(ApiRef::new(TenantId::new(tenant).ok()?, ApiId::new(api).ok()?))
+}
+
+/// The revision named by `If-Match`: `None` without the header or for `*`. A value that is
+/// not one strong entity tag can match no revision: `412`.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Response> {
+    let mut values = headers.get_all(IF_MATCH).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Ok(None);
+    };
+
+    let value = value.to_str().unwrap_or_default().trim();
+    if value == "*" {
+        return Ok(None);
+    }
+    let revision = value
+        .strip_prefix('"')
+        .and_then(|value| value.strip_suffix('"'))
+        .unwrap_or(value);
+    revision.parse().map(Some).map_err(|_| {
+        problem(
+            StatusCode::PRECONDITION_FAILED,
+            String::from("If-Match must be the ETag of the policy, such as \"12\"."),
+            json!({}),
+        )
+    })
+}
+
+fn policy_response(policy: &PolicyState) -> Response {
+    let body = json!({
+        "allow_all": policy.allow_all(),
+        "allow": policy.allow(),
+        "revision": policy.revision(),
+        "summary": policy.summary(),
+    });
+    let etag = HeaderValue::from_str(&format!("\"{}\"", policy.revision()));
+
+    let mut response = Json(body).into_response();
+    if let Ok(etag) = etag {
+        response.headers_mut().insert(ETAG, etag);
+    }
+    response
+}
+
+/// The answer to a refused administrative act, naming the check or rule that refused it.
+fn refusal(error: AdminError) -> Response {
+    let status = match &error {
+        AdminError::Forbidden { .. } => StatusCode::FORBIDDEN,
+        AdminError::UnknownTenant { .. } | AdminError::UnknownTarget { .. } => {
+            StatusCode::NOT_FOUND
+        }
+        AdminError::Stale { .. } => StatusCode::PRECONDITION_FAILED,
+        AdminError::Rule { .. } | AdminError::NotListed { .. } => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let mut extra = json!({ "reason": error.reason() });
+    if let AdminError::Rule { rule } = &error {
+        extra["rule"] = json!(rule.name());
+    }
+    if let AdminError::Stale { current, .. } = &error {
+        extra["revision"] = json!(current);
+    }
+    problem(status, error.to_string(), extra)
+}
+
+#[cfg(feature = "postgres")]
+fn database(error: tower_cross_api::source::PostgresError) -> Response {
+    match error {
+        tower_cross_api::source::PostgresError::Admin(error) => refusal(error),
+        other => {
+            tracing::error!(error = %other, "policy database request failed");
+            unavailable("The policy database is unavailable; try again.")
+        }
+    }
+}
+
+fn unavailable(detail: &str) -> Response {
+    problem(StatusCode::SERVICE_UNAVAILABLE, detail.to_owned(), json!({}))
+}
+
+fn not_found(tenant: &str, api: Option<&str>) -> Response {
+    let detail = match api {
+        Some(api) => format!("There is no API {tenant}/{api}."),
+        None => format!("There is no tenant {tenant}."),
+    };
+    problem(StatusCode::NOT_FOUND, detail, json!({}))
+}
+
+fn read_only() -> Response {
+    let mut response = problem(
+        StatusCode::METHOD_NOT_ALLOWED,
+        String::from(
+            "Policies are read-only here: they come from a policy file. Change the file, or \
+             run the gateway with --database-url to administer them through this API.",
+        ),
+        json!({}),
+    );
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static("GET"));
+    response
+}
+
+/// An RFC 9457 problem with `extra` members.
+fn problem(status: StatusCode, detail: String, extra: Value) -> Response {
+    let mut body = json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
+
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    response
+}
