@@ -17,7 +17,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_cross_api::admin::{Actor, AdminError, PolicyState};
 use tower_cross_api::{ApiId, ApiRef, PolicyHandle, TenantId};
@@ -50,7 +49,7 @@ pub(crate) fn routes() -> Router<AppState> {
 
 /// The body of a `PUT`: the policy the target should have.
 #[cfg(feature = "postgres")]
-#[derive(Debug, Deserialize)]
+#[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AccessBody {
     allow_all: bool,
