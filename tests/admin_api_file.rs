@@ -19,7 +19,9 @@ use tower_cross_api::PolicyHandle;
 
 async fn gateway() -> SocketAddr {
     let policies = PolicyHandle::new();
-    policies.publish_json(app::DEMO_POLICY).expect("the demo policy");
+    policies
+        .publish_json(app::DEMO_POLICY)
+        .expect("the demo policy");
     serve(app::app(app::AppState::new(policies))).await
 }
 
@@ -28,8 +30,14 @@ async fn reads_answer_with_state_revision_and_summary() {
     let addr = gateway().await;
     let ada = [("authorization", "Bearer ada")];
 
-    let orders = send(addr, Method::GET, "/admin/acme/apis/orders/cross-api-access", &ada, None)
-        .await;
+    let orders = send(
+        addr,
+        Method::GET,
+        "/admin/acme/apis/orders/cross-api-access",
+        &ada,
+        None,
+    )
+    .await;
     assert_eq!(orders.status, StatusCode::OK);
     assert_eq!(
         orders.body,
@@ -52,11 +60,23 @@ async fn reads_answer_with_state_revision_and_summary() {
     }
 
     let gus = [("authorization", "Bearer gus")];
-    let other = send(addr, Method::GET, "/admin/acme/apis/orders/cross-api-access", &gus, None)
-        .await;
+    let other = send(
+        addr,
+        Method::GET,
+        "/admin/acme/apis/orders/cross-api-access",
+        &gus,
+        None,
+    )
+    .await;
     assert_eq!(other.status, StatusCode::FORBIDDEN);
-    let missing = send(addr, Method::GET, "/admin/acme/apis/ghost/cross-api-access", &ada, None)
-        .await;
+    let missing = send(
+        addr,
+        Method::GET,
+        "/admin/acme/apis/ghost/cross-api-access",
+        &ada,
+        None,
+    )
+    .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
     let audit = send(addr, Method::GET, "/admin/acme/audit", &ada, None).await;

@@ -110,9 +110,19 @@ async fn a_change_through_one_replica_is_enforced_by_the_other() {
         replica(&schema.url(), &schema.url()).await,
     );
     assert!(caught_up(&a, &store).await && caught_up(&b, &store).await);
-    assert_eq!(linked_call(b.addr, "acme/billing", "acme/crm").await, DENIED);
+    assert_eq!(
+        linked_call(b.addr, "acme/billing", "acme/crm").await,
+        DENIED
+    );
 
-    let read = send(a.addr, Method::GET, ACCESS, &[("authorization", "Bearer ada")], None).await;
+    let read = send(
+        a.addr,
+        Method::GET,
+        ACCESS,
+        &[("authorization", "Bearer ada")],
+        None,
+    )
+    .await;
     let mut tag = etag(&read);
     let mut delays = Vec::with_capacity(100);
     for change in 0..100 {
@@ -131,7 +141,10 @@ async fn a_change_through_one_replica_is_enforced_by_the_other() {
             linked_call(b.addr, "acme/billing", "acme/crm").await == expected
         })
         .await;
-        assert!(enforced, "change {change} was not enforced by the other replica");
+        assert!(
+            enforced,
+            "change {change} was not enforced by the other replica"
+        );
         delays.push(accepted.elapsed());
     }
 
@@ -144,7 +157,10 @@ async fn a_change_through_one_replica_is_enforced_by_the_other() {
         p50.as_secs_f64() * 1000.0,
         worst.as_secs_f64() * 1000.0
     );
-    assert!(worst < Duration::from_secs(5), "worst propagation {worst:?}");
+    assert!(
+        worst < Duration::from_secs(5),
+        "worst propagation {worst:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,7 +174,14 @@ async fn concurrent_puts_with_one_if_match_exactly_one_wins() {
         replica(&schema.url(), &schema.url()).await,
         replica(&schema.url(), &schema.url()).await,
     );
-    let read = send(a.addr, Method::GET, ACCESS, &[("authorization", "Bearer ada")], None).await;
+    let read = send(
+        a.addr,
+        Method::GET,
+        ACCESS,
+        &[("authorization", "Bearer ada")],
+        None,
+    )
+    .await;
     let tag = etag(&read);
 
     let mut writers = Vec::new();
@@ -166,7 +189,9 @@ async fn concurrent_puts_with_one_if_match_exactly_one_wins() {
         let (addr, tag) = (if writer % 2 == 0 { a.addr } else { b.addr }, tag.clone());
         let user = if writer % 3 == 0 { "sam" } else { "ada" };
         writers.push(tokio::spawn(async move {
-            put(addr, user, Some(&tag), r#"{"allow_all": true}"#).await.status
+            put(addr, user, Some(&tag), r#"{"allow_all": true}"#)
+                .await
+                .status
         }));
     }
     let mut statuses = Vec::new();
@@ -175,10 +200,16 @@ async fn concurrent_puts_with_one_if_match_exactly_one_wins() {
     }
 
     let won = statuses.iter().filter(|&&s| s == StatusCode::OK).count();
-    let stale = statuses.iter().filter(|&&s| s == StatusCode::PRECONDITION_FAILED);
+    let stale = statuses
+        .iter()
+        .filter(|&&s| s == StatusCode::PRECONDITION_FAILED);
     assert_eq!((won, stale.count()), (1, 7), "{statuses:?}");
     let trail = store
-        .audit(&Actor::staff("sam"), &TenantId::new("acme").expect("id"), 10)
+        .audit(
+            &Actor::staff("sam"),
+            &TenantId::new("acme").expect("id"),
+            10,
+        )
         .await
         .expect("audit");
     assert_eq!(trail.len(), 1);
@@ -194,7 +225,14 @@ async fn the_admin_api_answers_every_case() {
     let gateway = replica(&schema.url(), &schema.url()).await;
     let addr = gateway.addr;
 
-    let read = send(addr, Method::GET, ACCESS, &[("authorization", "Bearer alice")], None).await;
+    let read = send(
+        addr,
+        Method::GET,
+        ACCESS,
+        &[("authorization", "Bearer alice")],
+        None,
+    )
+    .await;
     assert_eq!(read.status, StatusCode::OK);
     assert_eq!(
         read.body,
@@ -213,15 +251,34 @@ async fn the_admin_api_answers_every_case() {
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "{user}");
         assert_eq!(refused.body["reason"], "forbidden");
     }
-    let unauthenticated = send(addr, Method::PUT, ACCESS, &[], Some(r#"{"allow_all":true}"#)).await;
+    let unauthenticated = send(
+        addr,
+        Method::PUT,
+        ACCESS,
+        &[],
+        Some(r#"{"allow_all":true}"#),
+    )
+    .await;
     assert_eq!(unauthenticated.status, StatusCode::FORBIDDEN);
 
     let rules = [
         (r#"{"allow_all": false, "allow": ["crm"]}"#, "self_grant"),
-        (r#"{"allow_all": true, "allow": ["billing"]}"#, "allow_all_with_list"),
-        (r#"{"allow_all": false, "allow": ["ledger"]}"#, "not_in_tenant"),
-        (r#"{"allow_all": false, "allow": ["Billing"]}"#, "malformed_identifier"),
-        (r#"{"allow_all": false, "allow": ["orders", "orders"]}"#, "repeated"),
+        (
+            r#"{"allow_all": true, "allow": ["billing"]}"#,
+            "allow_all_with_list",
+        ),
+        (
+            r#"{"allow_all": false, "allow": ["ledger"]}"#,
+            "not_in_tenant",
+        ),
+        (
+            r#"{"allow_all": false, "allow": ["Billing"]}"#,
+            "malformed_identifier",
+        ),
+        (
+            r#"{"allow_all": false, "allow": ["orders", "orders"]}"#,
+            "repeated",
+        ),
     ];
     for (body, rule) in rules {
         let refused = put(addr, "ada", None, body).await;
@@ -248,14 +305,30 @@ async fn the_admin_api_answers_every_case() {
         "/admin/Acme/apis/crm/cross-api-access",
     ] {
         let headers = [("authorization", "Bearer sam")];
-        let missing = send(addr, Method::PUT, path, &headers, Some(r#"{"allow_all":true}"#)).await;
+        let missing = send(
+            addr,
+            Method::PUT,
+            path,
+            &headers,
+            Some(r#"{"allow_all":true}"#),
+        )
+        .await;
         assert_eq!(missing.status, StatusCode::NOT_FOUND, "{path}");
         let missing = send(addr, Method::GET, path, &headers, None).await;
         assert_eq!(missing.status, StatusCode::NOT_FOUND, "{path}");
     }
-    assert_eq!(store.revision().await.expect("revision"), read.body["revision"]);
+    assert_eq!(
+        store.revision().await.expect("revision"),
+        read.body["revision"]
+    );
 
-    let written = put(addr, "ada", Some(&tag), r#"{"allow_all": false, "allow": ["billing"]}"#).await;
+    let written = put(
+        addr,
+        "ada",
+        Some(&tag),
+        r#"{"allow_all": false, "allow": ["billing"]}"#,
+    )
+    .await;
     assert_eq!(written.status, StatusCode::OK);
     assert_eq!(written.body["allow"], json!(["billing"]));
     assert_eq!(
@@ -270,7 +343,10 @@ async fn the_admin_api_answers_every_case() {
 
     let reset = put(addr, "sam", Some("*"), r#"{"allow_all": false}"#).await;
     assert_eq!(reset.status, StatusCode::OK);
-    assert_eq!(reset.body["summary"], "No APIs are allowed to access this API's data.");
+    assert_eq!(
+        reset.body["summary"],
+        "No APIs are allowed to access this API's data."
+    );
 
     let audit = |user: &'static str| {
         let token = bearer(user);
@@ -285,8 +361,14 @@ async fn the_admin_api_answers_every_case() {
     assert_eq!(records.len(), 2);
     assert_eq!(records[0]["actor"], "sam");
     assert_eq!(records[0]["action"], "reset");
-    assert_eq!(records[1]["before"], json!({"allow_all": false, "allow": []}));
-    assert_eq!(records[1]["after"], json!({"allow_all": false, "allow": ["billing"]}));
+    assert_eq!(
+        records[1]["before"],
+        json!({"allow_all": false, "allow": []})
+    );
+    assert_eq!(
+        records[1]["after"],
+        json!({"allow_all": false, "allow": ["billing"]})
+    );
     assert_eq!(audit("sam").await.status, StatusCode::OK);
     assert_eq!(audit("alice").await.status, StatusCode::FORBIDDEN);
     assert_eq!(audit("gus").await.status, StatusCode::FORBIDDEN);
@@ -303,7 +385,10 @@ fn traffic(addr: SocketAddr, stop: Arc<AtomicBool>) -> (Seen, tokio::task::JoinH
             for source in ["acme/billing", "acme/crm"] {
                 let status = linked_call(addr, source, "acme/reports").await;
                 let answered = Instant::now();
-                record.lock().expect("not poisoned").push((answered, source, status));
+                record
+                    .lock()
+                    .expect("not poisoned")
+                    .push((answered, source, status));
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
@@ -356,8 +441,16 @@ async fn the_database_cut_and_restored_under_traffic() {
         caught_up(&gateway, &store).await,
         "the replica re-reads everything after reconnecting"
     );
-    let reread = gateway.policies.snapshot().expect("a snapshot").to_document();
-    let truth = store.snapshot().await.expect("the database's snapshot").to_document();
+    let reread = gateway
+        .policies
+        .snapshot()
+        .expect("a snapshot")
+        .to_document();
+    let truth = store
+        .snapshot()
+        .await
+        .expect("the database's snapshot")
+        .to_document();
     assert_eq!(reread, truth, "no accepted change was lost");
     tokio::time::sleep(Duration::from_millis(200)).await;
 
@@ -383,10 +476,15 @@ async fn the_database_cut_and_restored_under_traffic() {
     assert!(wrongly_allowed.is_empty(), "{wrongly_allowed:?}");
     assert!(
         seen.iter()
-            .any(|(at, source, status)| *source == "acme/billing" && *at > restored && *status == ALLOWED),
+            .any(|(at, source, status)| *source == "acme/billing"
+                && *at > restored
+                && *status == ALLOWED),
         "the change made during the outage was enforced once the database was back"
     );
-    assert!(seen.iter().all(|(_, _, status)| [ALLOWED, DENIED].contains(status)));
+    assert!(
+        seen.iter()
+            .all(|(_, _, status)| [ALLOWED, DENIED].contains(status))
+    );
     println!(
         "{} linked calls under the outage test, none wrongly allowed",
         seen.len()

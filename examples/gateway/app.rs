@@ -127,10 +127,7 @@ impl AppState {
 
     /// Administers the policies in PostgreSQL through `store`.
     #[cfg(feature = "postgres")]
-    pub(crate) fn with_store(
-        mut self,
-        store: Arc<tower_cross_api::source::PostgresStore>,
-    ) -> Self {
+    pub(crate) fn with_store(mut self, store: Arc<tower_cross_api::source::PostgresStore>) -> Self {
         self.admin = AdminBackend::Postgres(store);
         self
     }

@@ -104,7 +104,9 @@ pub(crate) struct Proxy {
 
 impl Proxy {
     pub(crate) async fn start(upstream: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
         let addr = listener.local_addr().expect("proxy address");
         let open = Arc::new(AtomicBool::new(true));
         let (cuts, _) = watch::channel(0);
@@ -149,7 +151,10 @@ impl Proxy {
         let config: tokio_postgres::Config = base.parse().expect("a database URL");
         let user = config.get_user().unwrap_or("postgres");
         let dbname = config.get_dbname().unwrap_or("postgres");
-        with_schema(&format!("postgres://{user}@{}/{dbname}", self.addr), &schema.name)
+        with_schema(
+            &format!("postgres://{user}@{}/{dbname}", self.addr),
+            &schema.name,
+        )
     }
 }
 
@@ -161,7 +166,10 @@ pub(crate) fn database_addr(url: &str) -> SocketAddr {
         _ => String::from("127.0.0.1"),
     };
     let port = config.get_ports().first().copied().unwrap_or(5432);
-    let host = if host == "localhost" { String::from("127.0.0.1") } else { host };
+    let host = if host == "localhost" {
+        String::from("127.0.0.1")
+    } else {
+        host
+    };
     format!("{host}:{port}").parse().expect("a socket address")
 }
-

@@ -7,6 +7,7 @@
 mod database;
 
 #[cfg(feature = "postgres")]
+#[allow(unused_imports)]
 pub(crate) use database::*;
 
 use std::net::SocketAddr;
@@ -34,7 +35,9 @@ pub(crate) async fn send(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> Answer {
-    let stream = TcpStream::connect(addr).await.expect("connect to the gateway");
+    let stream = TcpStream::connect(addr)
+        .await
+        .expect("connect to the gateway");
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
