@@ -18,7 +18,7 @@ use crate::policy::{PolicyError, Rule};
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AdminError {
-    /// The actor may not do this for this tenant.
+    /// The actor may not do this (read, change or audit) for this tenant.
     Forbidden {
         /// The actor's name.
         actor: String,
@@ -86,7 +86,7 @@ impl fmt::Display for AdminError {
         match self {
             Self::Forbidden { actor, tenant } => write!(
                 f,
-                "{actor} may not change the cross-API access of tenant `{tenant}`"
+                "{actor} may not administer the cross-API access of tenant `{tenant}`"
             ),
             Self::UnknownTenant { tenant } => write!(f, "there is no tenant `{tenant}`"),
             Self::UnknownTarget { api } => write!(f, "the tenant has no API `{api}`"),

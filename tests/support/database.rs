@@ -68,7 +68,16 @@ impl Drop for TestSchema {
             runtime.block_on(async {
                 let client = connect(&base).await;
                 client
-                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                    .execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                        &[&name],
+                    )
+                    .await?;
+                client
+                    .batch_execute(&format!(
+                        "SET lock_timeout = '20s'; DROP SCHEMA IF EXISTS {name} CASCADE"
+                    ))
                     .await
             })
         })
@@ -79,10 +88,13 @@ impl Drop for TestSchema {
     }
 }
 
-/// `url` with `schema` first on the search path.
+/// `url` with `schema` first on the search path, and as the connections' application name
+/// so that the schema's drop can end the connections the test left open (a replica's
+/// follower may hold a lock on the schema's tables while the test's runtime is blocked in
+/// the drop).
 pub(crate) fn with_schema(url: &str, schema: &str) -> String {
     let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}options=-csearch_path%3D{schema}")
+    format!("{url}{separator}options=-csearch_path%3D{schema}&application_name={schema}")
 }
 
 /// A plain connection, driven in the background.

@@ -110,7 +110,7 @@ impl PostgresSource {
                     revision,
                     down_ms = since.elapsed().as_millis() as u64,
                     retry_ms = delay.as_millis() as u64,
-                    "policy database unreachable; the snapshot in force stays"
+                    "policy database unreachable or unreadable; the snapshot in force stays"
                 ),
                 Lost::Closed => tracing::error!(
                     revision,
