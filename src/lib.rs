@@ -35,7 +35,7 @@
 //!     .layer(CrossApiLayer::new(policies.clone()).with_target(TargetIdentity::path()));
 //!
 //! // Later, from anywhere: publish a new revision. Requests read it at once, lock-free.
-//! policies.publish_json(r#"{ "tenants": { "acme": { "apis": ["orders", "billing", "crm"] } } }"#)?;
+//! policies.publish_json(r#"{ "tenants": { "acme": { "apis": ["orders", "billing"] } } }"#)?;
 //! # Ok::<(), tower_cross_api::PolicyError>(())
 //! ```
 //!
@@ -95,3 +95,8 @@ pub use policy::{
     AccessDocument, PolicyDocument, PolicyError, PolicyHandle, Rule, Snapshot, SnapshotSize,
     TargetPolicy, TenantDocument,
 };
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -165,13 +165,17 @@ async fn read_collection(
         return (StatusCode::FORBIDDEN, Json(problem)).into_response();
     }
 
-    let caller = source.map(|Extension(source)| source.api().to_string());
+    let caller = source
+        .as_ref()
+        .map(|Extension(source)| source.api().to_string());
+    let revision = source.map(|Extension(source)| source.decision().revision());
     Json(json!({
         "tenant": tenant,
         "api": api,
         "collection": collection,
         "user": user.name,
         "caller": caller,
+        "revision": revision,
     }))
     .into_response()
 }

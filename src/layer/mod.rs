@@ -94,11 +94,12 @@ impl CrossApiLayer {
     /// use http::{Response, StatusCode};
     /// use tower_cross_api::{CrossApiLayer, PolicyHandle, Rejection};
     ///
-    /// let layer = CrossApiLayer::new(PolicyHandle::new()).with_rejection(Rejection::new(|refusal| {
+    /// let rejection = Rejection::new(|refusal| {
     ///     let mut response = Response::new(Bytes::from_static(b"no"));
     ///     *response.status_mut() = refusal.status();
     ///     response
-    /// }));
+    /// });
+    /// let layer = CrossApiLayer::new(PolicyHandle::new()).with_rejection(rejection);
     /// # let _ = layer;
     /// ```
     pub fn with_rejection(self, rejection: Rejection) -> Self {

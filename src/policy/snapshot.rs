@@ -94,7 +94,8 @@ impl TargetPolicy {
     ///     TargetPolicy::NothingConfigured.summary(),
     ///     "No APIs are allowed to access this API's data."
     /// );
-    /// assert_eq!(TargetPolicy::List(Vec::new()).summary(), TargetPolicy::NothingConfigured.summary());
+    /// let nobody = TargetPolicy::NothingConfigured.summary();
+    /// assert_eq!(TargetPolicy::List(Vec::new()).summary(), nobody);
     /// ```
     pub fn summary(&self) -> String {
         match self {

@@ -1,0 +1,138 @@
+//! One structured event per decision: allows at debug, denials at info, malformed identity at
+//! warn, with the tenant, source, target, decision, reason and revision as fields.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use http::Request;
+use tower::ServiceExt;
+use tower_cross_api::{CrossApiLayer, PolicyHandle, TargetIdentity};
+use tracing_subscriber::fmt::MakeWriter;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Captured {
+    type Writer = Self;
+
+    fn make_writer(&'a self) -> Self {
+        self.clone()
+    }
+}
+
+impl Captured {
+    fn lines(&self) -> Vec<String> {
+        let bytes = self.0.lock().expect("lock").clone();
+        String::from_utf8(bytes)
+            .expect("UTF-8 logs")
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+async fn send(source: &str) {
+    let policies = PolicyHandle::new();
+    policies
+        .publish_json(
+            r#"{ "revision": 9, "tenants": { "acme": {
+                "apis": ["orders", "billing", "crm"],
+                "cross_api_access": { "orders": { "allow": ["billing"] } }
+            } } }"#,
+        )
+        .expect("valid");
+    let app = axum::Router::new()
+        .route("/{*rest}", axum::routing::get(|| async { "target" }))
+        .layer(CrossApiLayer::new(policies).with_target(TargetIdentity::path()));
+
+    let request = Request::get("/acme/orders/c1")
+        .header("x-source-api", source)
+        .header("authorization", "Bearer secret-token")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    app.oneshot(request).await.expect("infallible");
+}
+
+async fn events(source: &str) -> Vec<String> {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    send(source).await;
+
+    captured
+        .lines()
+        .into_iter()
+        .filter(|line| line.contains("tower_cross_api"))
+        .collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_allow_is_one_debug_event() {
+    let events = events("acme/billing").await;
+
+    assert_eq!(events.len(), 1, "{events:#?}");
+    let event = &events[0];
+    assert!(event.contains("DEBUG"), "{event}");
+    for field in [
+        "tenant=acme",
+        "source=acme/billing",
+        "target=acme/orders",
+        "decision=\"allow\"",
+        "reason=\"listed\"",
+        "revision=9",
+    ] {
+        assert!(event.contains(field), "{field} missing from {event}");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_denial_is_one_info_event() {
+    let events = events("acme/crm").await;
+
+    assert_eq!(events.len(), 1, "{events:#?}");
+    let event = &events[0];
+    assert!(event.contains(" INFO "), "{event}");
+    for field in [
+        "tenant=acme",
+        "source=acme/crm",
+        "decision=\"deny\"",
+        "reason=\"not_listed\"",
+    ] {
+        assert!(event.contains(field), "{field} missing from {event}");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn malformed_identity_is_one_warn_event_without_the_value() {
+    let events = events("acme/CRM-secret").await;
+
+    assert_eq!(events.len(), 1, "{events:#?}");
+    let event = &events[0];
+    assert!(event.contains(" WARN "), "{event}");
+    assert!(event.contains("header=x-source-api"), "{event}");
+    assert!(event.contains("fault=\"malformed\""), "{event}");
+    assert!(
+        !event.contains("CRM-secret"),
+        "the header value was logged: {event}"
+    );
+    assert!(
+        !event.contains("secret-token"),
+        "a credential was logged: {event}"
+    );
+}
