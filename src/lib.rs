@@ -92,8 +92,8 @@ pub use layer::{
     CrossApiLayer, CrossApiService, DENIED_DETAIL, Refusal, Rejection, ResponseFuture, problem_json,
 };
 pub use policy::{
-    AccessDocument, PolicyDocument, PolicyError, PolicyHandle, Rule, Snapshot, SnapshotSize,
-    TargetPolicy, TenantDocument,
+    AccessDocument, MAX_REVISION, PolicyDocument, PolicyError, PolicyHandle, Rule, Snapshot,
+    SnapshotSize, TargetPolicy, TenantDocument,
 };
 
 /// The README's examples, compiled as doctests.

@@ -9,6 +9,10 @@ use super::{PolicyDocument, PolicyError, Snapshot};
 use crate::decision::Decision;
 use crate::id::ApiRef;
 
+/// The greatest revision a snapshot may have: 2⁵³ − 1, the greatest integer every JSON reader
+/// keeps exactly. Far below `u64::MAX`, so the next revision always exists.
+pub const MAX_REVISION: u64 = (1 << 53) - 1;
+
 /// The current [`Snapshot`], shared by every request and replaced whole by the host.
 ///
 /// Cloning a handle is cheap and every clone sees the same snapshot. Readers never wait:
@@ -114,7 +118,7 @@ impl PolicyHandle {
     /// changes then.
     pub fn publish_document(&self, document: &PolicyDocument) -> Result<u64, PolicyError> {
         self.publish_with(|current| {
-            let next = current.map_or(1, |revision| revision.saturating_add(1));
+            let next = current.map_or(1, |revision| revision + 1);
             Snapshot::build(document, document.revision.unwrap_or(next))
         })
     }
@@ -144,14 +148,11 @@ impl PolicyHandle {
 
         let snapshot = next(current)?;
         let offered = snapshot.revision();
+        if !(1..=MAX_REVISION).contains(&offered) {
+            return Err(PolicyError::RevisionOutOfRange { offered });
+        }
         if let Some(current) = current.filter(|&current| offered <= current) {
             return Err(PolicyError::StaleRevision { current, offered });
-        }
-        if offered == 0 {
-            return Err(PolicyError::StaleRevision {
-                current: 0,
-                offered,
-            });
         }
 
         self.shared.current.store(Some(Arc::new(snapshot)));
@@ -199,19 +200,23 @@ mod tests {
     }
 
     #[test]
-    fn revision_zero_is_never_published() {
+    fn revisions_out_of_range_are_never_published() {
         let handle = PolicyHandle::new();
         let mut document = PolicyDocument::from_json(POLICY).expect("valid");
-        document.revision = Some(0);
 
-        assert_eq!(
-            handle.publish_document(&document),
-            Err(PolicyError::StaleRevision {
-                current: 0,
-                offered: 0
-            })
-        );
+        for offered in [0, MAX_REVISION + 1, u64::MAX] {
+            document.revision = Some(offered);
+            let refused = handle.publish_document(&document);
+            assert_eq!(refused, Err(PolicyError::RevisionOutOfRange { offered }));
+        }
         assert_eq!(handle.revision(), None);
+
+        document.revision = Some(MAX_REVISION);
+        assert_eq!(handle.publish_document(&document), Ok(MAX_REVISION));
+        document.revision = None;
+        let refused = handle.publish_document(&document);
+        let offered = MAX_REVISION + 1;
+        assert_eq!(refused, Err(PolicyError::RevisionOutOfRange { offered }));
     }
 
     #[test]

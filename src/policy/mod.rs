@@ -10,5 +10,5 @@ mod snapshot;
 
 pub use document::{AccessDocument, PolicyDocument, TenantDocument};
 pub use error::{PolicyError, Rule};
-pub use handle::PolicyHandle;
+pub use handle::{MAX_REVISION, PolicyHandle};
 pub use snapshot::{Snapshot, SnapshotSize, TargetPolicy};

@@ -184,7 +184,12 @@ impl Snapshot {
 
         match target_entry.access {
             Access::AllowAll => Reason::AllowAll,
-            Access::List { .. } if self.listed(target_entry.access).contains(&source_index) => {
+            Access::List { .. }
+                if self
+                    .listed(target_entry.access)
+                    .binary_search(&source_index)
+                    .is_ok() =>
+            {
                 Reason::Listed
             }
             _ if source_index == target_index => Reason::SameApi,
@@ -501,10 +506,10 @@ impl Builder {
                 .find_api(&ApiRef::new(tenant, target))
                 .ok_or_else(|| broken(Rule::UnknownTarget))?;
 
-            let listed = access.allow.as_deref().unwrap_or_default();
-            if access.allow_all && !listed.is_empty() {
+            if access.allow_all && access.allow.is_some() {
                 return Err(broken(Rule::AllowAllWithList));
             }
+            let listed = access.allow.as_deref().unwrap_or_default();
 
             let first = index(self.0.grants.len(), name)?;
             for listed_name in listed {
@@ -704,6 +709,10 @@ mod tests {
 
         assert_eq!(
             with(r#""orders": { "allow_all": true, "allow": ["billing"] }"#),
+            broken("t1", Some("orders"), Rule::AllowAllWithList)
+        );
+        assert_eq!(
+            with(r#""orders": { "allow_all": true, "allow": [] }"#),
             broken("t1", Some("orders"), Rule::AllowAllWithList)
         );
         assert_eq!(

@@ -100,6 +100,12 @@ impl FileSource {
     /// [`FileSourceError`] when the file cannot be read or its document is refused; the
     /// snapshot in force stays.
     pub async fn load(&self) -> Result<u64, FileSourceError> {
+        let stamp = self.stamp().await;
+        *self
+            .last_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = stamp;
+
         let json = tokio::fs::read_to_string(&self.path)
             .await
             .map_err(FileSourceError::Read)?;
