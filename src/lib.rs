@@ -76,18 +76,24 @@
 //! - Publishing rebuilds the whole snapshot: cheap for thousands of APIs, seconds for millions.
 
 mod decision;
+mod edge;
 mod id;
 mod identity;
 mod layer;
 mod policy;
 pub mod source;
+#[cfg(feature = "mtls")]
+pub mod tls;
 
 pub use decision::{Decision, Reason};
+pub use edge::{Edge, EdgeLayer};
 pub use id::{ApiId, ApiRef, IdError, MAX_ID_LEN, TenantId};
 pub use identity::{
-    AuthenticatedSource, HeaderFault, SourceFault, SourceIdentity, TargetIdentity, VerifiedSource,
-    X_SOURCE_API, X_TARGET_API,
+    AuthenticatedSource, HeaderFault, SourceFault, SourceIdentity, TargetIdentity,
+    UnidentifiedPeer, VerifiedSource, X_SOURCE_API, X_TARGET_API,
 };
+#[cfg(feature = "mtls")]
+pub use identity::{CertificateFault, CertificateMapping, SpiffeMapping, TrustDomainError};
 pub use layer::{
     CrossApiLayer, CrossApiService, DENIED_DETAIL, Refusal, Rejection, ResponseFuture, problem_json,
 };

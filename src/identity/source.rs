@@ -26,6 +26,22 @@ use crate::id::ApiRef;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AuthenticatedSource(pub ApiRef);
 
+/// A connection whose peer presented credentials that name no valid source, inserted into
+/// the extensions of each of its requests in place of an [`AuthenticatedSource`].
+///
+/// [`SourceIdentity::authenticated`] refuses every such request with `403 Forbidden`, with
+/// or without a source header: a caller that tried to authenticate and failed is neither a
+/// linked call nor end-user traffic. The reason is a stable, lower-case name for the logs.
+///
+/// ```
+/// use tower_cross_api::UnidentifiedPeer;
+///
+/// let mut request = http::Request::new(());
+/// request.extensions_mut().insert(UnidentifiedPeer("foreign_trust_domain"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct UnidentifiedPeer(pub &'static str);
+
 /// The source that passed the gate, inserted into the request's extensions before the inner
 /// service is called, with the decision that let it through.
 ///
@@ -106,6 +122,12 @@ pub enum SourceFault {
         /// What the header claimed.
         claimed: ApiRef,
     },
+    /// The connection's peer presented credentials that name no valid source
+    /// ([`UnidentifiedPeer`]): `403 Forbidden`.
+    UnidentifiedPeer {
+        /// Why its credentials name no source.
+        reason: &'static str,
+    },
 }
 
 impl SourceFault {
@@ -115,6 +137,7 @@ impl SourceFault {
             Self::Header(fault) => fault.as_str(),
             Self::Contradiction { .. } => "contradiction",
             Self::Unauthenticated { .. } => "unauthenticated_claim",
+            Self::UnidentifiedPeer { .. } => "unidentified_peer",
         }
     }
 }
@@ -137,6 +160,9 @@ impl fmt::Display for SourceFault {
                     f,
                     "the header claims {claimed} without an authenticated source"
                 )
+            }
+            Self::UnidentifiedPeer { reason } => {
+                write!(f, "the peer's credentials name no valid source: {reason}")
             }
         }
     }
@@ -191,6 +217,10 @@ impl SourceIdentity {
             .extensions
             .get::<AuthenticatedSource>()
             .map(|source| source.0);
+        if let Some(UnidentifiedPeer(reason)) = request.extensions.get::<UnidentifiedPeer>() {
+            return Err(SourceFault::UnidentifiedPeer { reason });
+        }
+
         match (authenticated, claimed) {
             (authenticated, None) => Ok(authenticated),
             (Some(authenticated), Some(claimed)) if authenticated == claimed => Ok(Some(claimed)),
@@ -243,6 +273,19 @@ mod tests {
             identity.resolve(&parts(Some("t1/b"), Some("t1/a"))),
             Ok(Some(api("t1/b")))
         );
+    }
+
+    #[test]
+    fn unidentified_peer_is_refused_with_or_without_a_claim() {
+        let identity = SourceIdentity::authenticated();
+        let fault = SourceFault::UnidentifiedPeer { reason: "port" };
+
+        for (header, authenticated) in [(None, None), (Some("t1/a"), None), (None, Some("t1/a"))] {
+            let mut request = parts(header, authenticated);
+            request.extensions.insert(UnidentifiedPeer("port"));
+            assert_eq!(identity.resolve(&request), Err(fault));
+        }
+        assert_eq!(fault.as_str(), "unidentified_peer");
     }
 
     #[test]

@@ -9,12 +9,14 @@ mod service;
 
 use std::sync::Arc;
 
+use http::header::HeaderName;
 use tower_layer::Layer;
 
 pub use future::ResponseFuture;
 pub use rejection::{DENIED_DETAIL, Refusal, Rejection, problem_json};
 pub use service::CrossApiService;
 
+use crate::edge::Folded;
 use crate::identity::{SourceIdentity, TargetIdentity};
 use crate::policy::PolicyHandle;
 
@@ -61,6 +63,7 @@ pub(crate) struct Gate {
     pub(crate) source: SourceIdentity,
     pub(crate) target: TargetIdentity,
     pub(crate) rejection: Rejection,
+    pub(crate) verified_header: Option<Folded>,
 }
 
 impl CrossApiLayer {
@@ -73,6 +76,7 @@ impl CrossApiLayer {
                 source: SourceIdentity::default(),
                 target: TargetIdentity::default(),
                 rejection: Rejection::default(),
+                verified_header: None,
             }),
         }
     }
@@ -104,6 +108,27 @@ impl CrossApiLayer {
     /// ```
     pub fn with_rejection(self, rejection: Rejection) -> Self {
         self.with_gate(|gate| gate.rejection = rejection)
+    }
+
+    /// After the gate, writes the verified source into `header` as `<tenant>/<api>`, for an
+    /// inner service that reads a header rather than the [`VerifiedSource`] extension.
+    ///
+    /// Every copy and look-alike spelling of `header` the request still carries is removed
+    /// first (`_`, `.`, `-` and case folded), on end-user traffic too: the inner service sees
+    /// the header once, written by the gateway, and only on an allowed linked call.
+    ///
+    /// ```
+    /// use tower_cross_api::{CrossApiLayer, PolicyHandle, SourceIdentity, X_SOURCE_API};
+    ///
+    /// let layer = CrossApiLayer::new(PolicyHandle::new())
+    ///     .with_source(SourceIdentity::authenticated())
+    ///     .with_verified_header(X_SOURCE_API);
+    /// # let _ = layer;
+    /// ```
+    ///
+    /// [`VerifiedSource`]: crate::VerifiedSource
+    pub fn with_verified_header(self, header: HeaderName) -> Self {
+        self.with_gate(|gate| gate.verified_header = Some(Folded::new(header)))
     }
 
     /// The handle the layer reads its snapshots from.

@@ -5,13 +5,14 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::{Request, Response};
+use http::{HeaderMap, HeaderValue, Request, Response};
 use tower_service::Service;
 
 use super::Gate;
 use super::future::ResponseFuture;
 use super::rejection::Refusal;
 use crate::decision::{Decision, Reason};
+use crate::edge::{Folded, remove_folded};
 use crate::id::ApiRef;
 use crate::identity::{SourceFault, VerifiedSource};
 
@@ -64,15 +65,19 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let (mut parts, body) = request.into_parts();
 
-        match self.gate.check(&parts) {
-            Ok(None) => {}
-            Ok(Some(verified)) => {
-                parts.extensions.insert(verified);
-            }
+        let verified = match self.gate.check(&parts) {
+            Ok(verified) => verified,
             Err(refusal) => {
                 let response = self.gate.rejection.respond(&refusal).map(ResBody::from);
                 return ResponseFuture::refused(response);
             }
+        };
+
+        if let Some(header) = &self.gate.verified_header {
+            write_verified_header(&mut parts.headers, header, verified.as_ref());
+        }
+        if let Some(verified) = verified {
+            parts.extensions.insert(verified);
         }
 
         ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)))
@@ -165,7 +170,30 @@ impl Gate {
                 );
                 Refusal::UnverifiedSource { fault }
             }
+            SourceFault::UnidentifiedPeer { reason } => {
+                tracing::warn!(
+                    reason = fault.as_str(),
+                    credentials = reason,
+                    "cross-API call refused: the peer's credentials name no valid source"
+                );
+                Refusal::UnverifiedSource { fault }
+            }
         }
+    }
+}
+
+/// Leaves exactly one `header`, the verified source, or none on end-user traffic.
+fn write_verified_header(
+    headers: &mut HeaderMap,
+    header: &Folded,
+    verified: Option<&VerifiedSource>,
+) {
+    remove_folded(headers, header, false);
+
+    if let Some(verified) = verified {
+        let value = HeaderValue::from_str(&verified.api().to_string())
+            .expect("an API reference is always a valid header value");
+        headers.insert(header.exact().clone(), value);
     }
 }
 
