@@ -327,7 +327,7 @@ fn tenant_api_path(path: &str) -> Result<ApiRef, CertificateFault> {
         count += 1;
     }
 
-    let ["tenant", tenant, "api", api] = segments else {
+    let (4, ["tenant", tenant, "api", api]) = (count, segments) else {
         return Err(CertificateFault::NotTenantApiPath);
     };
     let tenant = TenantId::new(tenant).map_err(CertificateFault::Identifier)?;
