@@ -11,7 +11,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::json;
-use tower_cross_api::{CrossApiLayer, PolicyHandle, TargetIdentity, VerifiedSource};
+use tower_cross_api::{
+    CrossApiLayer, EdgeLayer, PolicyHandle, SourceIdentity, TargetIdentity, VerifiedSource,
+    X_SOURCE_API,
+};
 
 /// The demo policy: allow-all, an explicit list, an empty list and nothing configured.
 pub(crate) const DEMO_POLICY: &str = r#"{
@@ -119,7 +122,23 @@ impl AppState {
 /// then by the target's own collection-level authorization.
 pub(crate) fn app(state: AppState) -> Router {
     let gate = CrossApiLayer::new(state.policies.clone()).with_target(TargetIdentity::path());
+    routes(state, gate)
+}
 
+/// The gateway over mutual TLS: the caller is the API named by the connection's client
+/// certificate, and `x-source-api` is only a claim checked against it. The edge removes the
+/// header's look-alikes before anything reads them; the target sees the verified caller in
+/// its extension and in one `x-source-api` written by the gateway.
+pub(crate) fn certificate_app(state: AppState) -> Router {
+    let gate = CrossApiLayer::new(state.policies.clone())
+        .with_source(SourceIdentity::authenticated())
+        .with_target(TargetIdentity::path())
+        .with_verified_header(X_SOURCE_API);
+
+    routes(state, gate).layer(EdgeLayer::new().with_claims_kept())
+}
+
+fn routes(state: AppState, gate: CrossApiLayer) -> Router {
     Router::new()
         .route(
             "/{tenant}/{api}/collections/{collection}",

@@ -5,8 +5,17 @@
 //! curl -i -H 'x-source-api: acme/billing' -H 'Authorization: Bearer alice' \
 //!     http://127.0.0.1:8080/acme/orders/collections/c1
 //! ```
+//!
+//! Over mutual TLS, the caller is the API named by its client certificate:
+//!
+//! ```text
+//! cargo run --example gateway -- --tls
+//! ```
 
 mod app;
+#[allow(dead_code, reason = "shared with the tests, which use other parts")]
+mod pki;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,8 +23,8 @@ use std::time::Duration;
 
 use axum::http::header::AUTHORIZATION;
 use clap::Parser;
-use tower_cross_api::PolicyHandle;
 use tower_cross_api::source::FileSource;
+use tower_cross_api::{PolicyHandle, SpiffeMapping};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 use tracing_subscriber::EnvFilter;
@@ -32,6 +41,21 @@ struct Args {
     /// How often the policy file is checked for changes, in milliseconds.
     #[arg(long, default_value_t = 500, value_name = "MS")]
     reload_interval: u64,
+    /// Serve HTTPS; linked APIs present client certificates, end users none.
+    #[arg(long)]
+    tls: bool,
+    /// The directory of ca.pem, server.pem and server-key.pem (PKCS#8); generated with
+    /// demo client certificates when absent or empty.
+    #[arg(long, value_name = "DIR", requires = "tls")]
+    tls_dir: Option<PathBuf>,
+    /// The SPIFFE trust domain of client certificates.
+    #[arg(
+        long,
+        default_value = "gateway.test",
+        value_name = "DOMAIN",
+        requires = "tls"
+    )]
+    trust_domain: String,
 }
 
 #[tokio::main]
@@ -56,11 +80,43 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
+    if args.tls {
+        return serve_tls(&args, policies).await;
+    }
+
     let router = app::app(app::AppState::new(policies))
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]));
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
     axum::serve(listener, router).await?;
+    Ok(())
+}
+
+/// Serves HTTPS, the caller of a linked call taken from its client certificate.
+async fn serve_tls(args: &Args, policies: PolicyHandle) -> Result<(), Box<dyn std::error::Error>> {
+    let mapping = SpiffeMapping::new(&args.trust_domain)?;
+    let dir = args
+        .tls_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("tower-cross-api-gateway-tls"));
+
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    if tls::is_absent_or_empty(&dir)? {
+        tls::generate(&dir, mapping.trust_domain())?;
+        println!("{}", tls::instructions(&dir, listener.local_addr()?));
+    }
+    let config = tls::load(&dir)?;
+
+    let router = app::certificate_app(app::AppState::new(policies))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]));
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        dir = %dir.display(),
+        trust_domain = mapping.trust_domain(),
+        "gateway listening over TLS"
+    );
+    tls::serve(listener, config, mapping, router).await?;
     Ok(())
 }

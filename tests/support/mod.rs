@@ -1,10 +1,14 @@
 //! What the integration tests share: the example gateway served on a real socket, and a
-//! client that keeps one connection and sends headers exactly as given.
+//! client that keeps one connection and sends headers exactly as given; the example's
+//! certificate authority, and a TLS client (`tls_client`).
 
 #![allow(dead_code)]
 
 #[path = "../../examples/gateway/app.rs"]
 pub(crate) mod app;
+#[path = "../../examples/gateway/pki.rs"]
+pub(crate) mod pki;
+pub(crate) mod tls_client;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
