@@ -13,11 +13,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::StatusCode;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use support::tls_client::{BOTH, ClientIdentity, send};
+use support::tls_client::{Answer, BOTH, ClientIdentity, Protocol, send};
 // The example's `tls` module reads `crate::app` and `crate::pki`.
 use support::{app, pki};
 use tokio::net::TcpListener;
 use tower_cross_api::{DENIED_DETAIL, PolicyHandle, SpiffeMapping};
+
+/// The demo policy's acme/orders (which lists acme/billing) and acme/crm (which allows
+/// nobody).
+const ORDERS: &str = "/acme/orders/collections/c1";
+const CRM: &str = "/acme/crm/collections/c1";
 
 /// A fresh directory under the system's temporary directory, removed on drop.
 struct TempDir(PathBuf);
@@ -46,7 +51,7 @@ fn root(dir: &Path) -> CertificateDer<'static> {
     CertificateDer::from_pem_file(dir.join(tls::CA)).expect("ca.pem")
 }
 
-fn client(dir: &Path, tenant: &str, api: &str) -> ClientIdentity {
+fn client_identity(dir: &Path, tenant: &str, api: &str) -> ClientIdentity {
     let (certificate, key) = tls::client_files(dir, tenant, api);
     let chain = CertificateDer::pem_file_iter(certificate)
         .expect("client certificate file")
@@ -112,67 +117,44 @@ fn refuses_a_key_that_is_not_pkcs8() {
     assert!(error.to_string().contains("PKCS#8"), "{error}");
 }
 
+/// Calls the gateway at `addr` as `client`, a demo API of acme with its files in `dir`, or
+/// as an end user when `None`.
+async fn call(
+    addr: SocketAddr,
+    dir: &Path,
+    protocol: Protocol,
+    client: Option<&str>,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Answer {
+    let identity = client.map(|api| client_identity(dir, "acme", api));
+    send(addr, root(dir), protocol, identity, path, headers)
+        .await
+        .expect("a served call")
+}
+
 #[tokio::test]
 async fn generated_certificates_make_the_demo_calls() {
     let dir = TempDir::new("tls-calls");
     tls::generate(&dir.0, "gateway.test").expect("generate");
     let addr = start(&dir.0).await;
     let alice = [("authorization", "Bearer alice")];
+    let spoofed = [("x-source-api", "acme/billing"), alice[0]];
 
     for protocol in BOTH {
-        let allowed = send(
-            addr,
-            root(&dir.0),
-            protocol,
-            Some(client(&dir.0, "acme", "billing")),
-            "/acme/orders/collections/c1",
-            &alice,
-        )
-        .await
-        .expect("allowed call");
+        let allowed = call(addr, &dir.0, protocol, Some("billing"), ORDERS, &alice).await;
         assert_eq!(allowed.status, StatusCode::OK, "{allowed:?}");
         assert_eq!(allowed.body["caller"], "acme/billing");
 
-        let refused = send(
-            addr,
-            root(&dir.0),
-            protocol,
-            Some(client(&dir.0, "acme", "orders")),
-            "/acme/crm/collections/c1",
-            &alice,
-        )
-        .await
-        .expect("refused call");
+        let refused = call(addr, &dir.0, protocol, Some("orders"), CRM, &alice).await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN);
         assert_eq!(refused.body["detail"], DENIED_DETAIL);
 
-        let end_user = send(
-            addr,
-            root(&dir.0),
-            protocol,
-            None,
-            "/acme/orders/collections/c1",
-            &alice,
-        )
-        .await
-        .expect("end-user call");
+        let end_user = call(addr, &dir.0, protocol, None, ORDERS, &alice).await;
         assert_eq!(end_user.status, StatusCode::OK);
         assert_eq!(end_user.body["caller"], serde_json::Value::Null);
 
-        let spoofed = [
-            ("x-source-api", "acme/billing"),
-            ("authorization", "Bearer alice"),
-        ];
-        let spoofed = send(
-            addr,
-            root(&dir.0),
-            protocol,
-            None,
-            "/acme/orders/collections/c1",
-            &spoofed,
-        )
-        .await
-        .expect("spoofed call");
+        let spoofed = call(addr, &dir.0, protocol, None, ORDERS, &spoofed).await;
         assert_eq!(spoofed.status, StatusCode::FORBIDDEN);
     }
 }
@@ -182,18 +164,11 @@ async fn another_trust_domain_in_the_directory_is_refused() {
     let dir = TempDir::new("tls-domain");
     tls::generate(&dir.0, "elsewhere.test").expect("generate");
     let addr = start(&dir.0).await;
+    let alice = [("authorization", "Bearer alice")];
 
     for protocol in BOTH {
-        let refused = send(
-            addr,
-            root(&dir.0),
-            protocol,
-            Some(client(&dir.0, "acme", "billing")),
-            "/acme/orders/collections/c1",
-            &[("authorization", "Bearer alice")],
-        )
-        .await
-        .expect("call");
+        let refused = call(addr, &dir.0, protocol, Some("billing"), ORDERS, &alice).await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        assert_eq!(refused.body["detail"], DENIED_DETAIL);
     }
 }

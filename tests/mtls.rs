@@ -41,6 +41,13 @@ const POLICY: &str = r#"{
 
 const TRUST_DOMAIN: &str = "gateway.test";
 
+/// A collection of each target API of `t1`: orders lists billing, billing allows all,
+/// reports allows nobody, crm has nothing configured.
+const ORDERS: &str = "/t1/orders/collections/c1";
+const BILLING: &str = "/t1/billing/collections/c1";
+const REPORTS: &str = "/t1/reports/collections/c1";
+const CRM: &str = "/t1/crm/collections/c1";
+
 /// A running gateway and the CA its client certificates must chain to.
 struct Gateway {
     addr: SocketAddr,
@@ -115,6 +122,37 @@ impl Gateway {
             headers,
         )
         .await
+    }
+
+    /// Sends one request; asserts `200 OK` from the inner service, and returns its body.
+    async fn allowed(
+        &self,
+        protocol: Protocol,
+        client: Option<&Issued>,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Value {
+        self.expect(protocol, client, path, headers, StatusCode::OK, true)
+            .await
+    }
+
+    /// Sends one request; asserts the gate's `403 Forbidden`, without the inner service.
+    async fn refused(
+        &self,
+        protocol: Protocol,
+        client: Option<&Issued>,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) {
+        self.expect(
+            protocol,
+            client,
+            path,
+            headers,
+            StatusCode::FORBIDDEN,
+            false,
+        )
+        .await;
     }
 
     /// Sends one request and asserts its status, and whether the inner service was reached.
@@ -203,16 +241,7 @@ async fn allowed_linked_call_by_certificate() {
     let billing = gateway.client(&[&spiffe("t1", "billing")]);
 
     for protocol in BOTH {
-        let body = gateway
-            .expect(
-                protocol,
-                Some(&billing),
-                "/t1/orders/collections/c1",
-                &[],
-                StatusCode::OK,
-                true,
-            )
-            .await;
+        let body = gateway.allowed(protocol, Some(&billing), ORDERS, &[]).await;
 
         assert_eq!(body["caller"], "t1/billing");
         assert_eq!(
@@ -231,22 +260,13 @@ async fn refused_linked_call_by_certificate() {
 
     for protocol in BOTH {
         let refused = [
-            (&billing, "/t1/reports/collections/c1"),
-            (&billing, "/t1/crm/collections/c1"),
-            (&crm, "/t1/orders/collections/c1"),
-            (&other_tenant, "/t1/orders/collections/c1"),
+            (&billing, REPORTS),
+            (&billing, CRM),
+            (&crm, ORDERS),
+            (&other_tenant, ORDERS),
         ];
         for (client, path) in refused {
-            gateway
-                .expect(
-                    protocol,
-                    Some(client),
-                    path,
-                    &[],
-                    StatusCode::FORBIDDEN,
-                    false,
-                )
-                .await;
+            gateway.refused(protocol, Some(client), path, &[]).await;
         }
     }
 }
@@ -256,16 +276,7 @@ async fn no_certificate_is_end_user_traffic() {
     let gateway = Gateway::start().await;
 
     for protocol in BOTH {
-        let body = gateway
-            .expect(
-                protocol,
-                None,
-                "/t1/reports/collections/c1",
-                &[],
-                StatusCode::OK,
-                true,
-            )
-            .await;
+        let body = gateway.allowed(protocol, None, REPORTS, &[]).await;
 
         assert_eq!(body["caller"], Value::Null);
         assert_eq!(body["identity_headers"], json!([]));
@@ -279,16 +290,7 @@ async fn spoofed_header_without_certificate_is_refused() {
     for protocol in BOTH {
         for claimed in ["t1/billing", "t1/orders", "t9/ghost"] {
             let headers = [("x-source-api", claimed)];
-            gateway
-                .expect(
-                    protocol,
-                    None,
-                    "/t1/orders/collections/c1",
-                    &headers,
-                    StatusCode::FORBIDDEN,
-                    false,
-                )
-                .await;
+            gateway.refused(protocol, None, ORDERS, &headers).await;
         }
     }
 }
@@ -302,40 +304,17 @@ async fn header_contradicting_the_certificate_is_refused() {
     for protocol in BOTH {
         // t1/billing would be allowed: the claim does not make it so.
         let claim = [("x-source-api", "t1/billing")];
-        gateway
-            .expect(
-                protocol,
-                Some(&crm),
-                "/t1/orders/collections/c1",
-                &claim,
-                StatusCode::FORBIDDEN,
-                false,
-            )
-            .await;
+        gateway.refused(protocol, Some(&crm), ORDERS, &claim).await;
 
         let claim = [("x-source-api", "t1/crm")];
         gateway
-            .expect(
-                protocol,
-                Some(&billing),
-                "/t1/billing/collections/c1",
-                &claim,
-                StatusCode::FORBIDDEN,
-                false,
-            )
+            .refused(protocol, Some(&billing), BILLING, &claim)
             .await;
 
         // The same caller as the certificate is accepted.
         let claim = [("x-source-api", "t1/billing")];
         let body = gateway
-            .expect(
-                protocol,
-                Some(&billing),
-                "/t1/orders/collections/c1",
-                &claim,
-                StatusCode::OK,
-                true,
-            )
+            .allowed(protocol, Some(&billing), ORDERS, &claim)
             .await;
         assert_eq!(body["caller"], "t1/billing");
     }
@@ -375,12 +354,7 @@ async fn malformed_spiffe_ids_are_refused() {
             for headers in [&[][..], &[("x-source-api", "t1/billing")][..]] {
                 let before = gateway.inner_calls();
                 let answer = gateway
-                    .send(
-                        protocol,
-                        Some(&client),
-                        "/t1/billing/collections/c1",
-                        headers,
-                    )
+                    .send(protocol, Some(&client), BILLING, headers)
                     .await
                     .expect("request");
 
@@ -401,16 +375,7 @@ async fn two_spiffe_ids_are_refused_in_either_order() {
     for uris in [[&billing, &crm], [&crm, &billing], [&billing, &billing]] {
         let client = gateway.client(&[uris[0].as_str(), uris[1].as_str()]);
         for protocol in BOTH {
-            gateway
-                .expect(
-                    protocol,
-                    Some(&client),
-                    "/t1/billing/collections/c1",
-                    &[],
-                    StatusCode::FORBIDDEN,
-                    false,
-                )
-                .await;
+            gateway.refused(protocol, Some(&client), BILLING, &[]).await;
         }
     }
 }
@@ -424,16 +389,7 @@ async fn common_name_is_never_read() {
         .expect("client certificate");
 
     for protocol in BOTH {
-        gateway
-            .expect(
-                protocol,
-                Some(&named),
-                "/t1/billing/collections/c1",
-                &[],
-                StatusCode::FORBIDDEN,
-                false,
-            )
-            .await;
+        gateway.refused(protocol, Some(&named), BILLING, &[]).await;
     }
 }
 
@@ -444,14 +400,7 @@ async fn foreign_trust_domain_is_refused() {
 
     for protocol in BOTH {
         gateway
-            .expect(
-                protocol,
-                Some(&foreign),
-                "/t1/billing/collections/c1",
-                &[],
-                StatusCode::FORBIDDEN,
-                false,
-            )
+            .refused(protocol, Some(&foreign), BILLING, &[])
             .await;
     }
 }
@@ -465,9 +414,7 @@ async fn foreign_ca_fails_the_handshake() {
         .expect("client certificate");
 
     for protocol in BOTH {
-        let result = gateway
-            .send(protocol, Some(&client), "/t1/orders/collections/c1", &[])
-            .await;
+        let result = gateway.send(protocol, Some(&client), ORDERS, &[]).await;
 
         // TLS 1.3: the client finishes first, then reads the server's alert on its request.
         let error = result.expect_err("a certificate of another CA must not be served");
@@ -489,14 +436,7 @@ async fn host_mapping_replaces_the_default() {
 
     for protocol in BOTH {
         let body = gateway
-            .expect(
-                protocol,
-                Some(&anything),
-                "/t1/orders/collections/c1",
-                &[],
-                StatusCode::OK,
-                true,
-            )
+            .allowed(protocol, Some(&anything), ORDERS, &[])
             .await;
         assert_eq!(body["caller"], "t1/billing");
     }
@@ -518,28 +458,12 @@ async fn edge_removes_every_look_alike_header() {
     ];
 
     for protocol in BOTH {
-        let body = gateway
-            .expect(
-                protocol,
-                None,
-                "/t1/orders/collections/c1",
-                &look_alikes,
-                StatusCode::OK,
-                true,
-            )
-            .await;
+        let body = gateway.allowed(protocol, None, ORDERS, &look_alikes).await;
         assert_eq!(body["caller"], Value::Null);
         assert_eq!(body["identity_headers"], json!([]));
 
         let body = gateway
-            .expect(
-                protocol,
-                Some(&billing),
-                "/t1/orders/collections/c1",
-                &look_alikes,
-                StatusCode::OK,
-                true,
-            )
+            .allowed(protocol, Some(&billing), ORDERS, &look_alikes)
             .await;
         assert_eq!(body["caller"], "t1/billing");
         assert_eq!(
