@@ -109,8 +109,10 @@ impl EdgeLayer {
         }
     }
 
-    /// Also removes `name` and its look-alikes, such as [`X_TARGET_API`](crate::X_TARGET_API) when the gate reads
-    /// the target from a header.
+    /// Also removes `name` and its look-alikes, such as [`X_TARGET_API`] when the gate
+    /// reads the target from a header.
+    ///
+    /// [`X_TARGET_API`]: crate::X_TARGET_API
     pub fn with_header(self, name: HeaderName) -> Self {
         let mut names = self.names.to_vec();
         names.push(Folded::new(name));

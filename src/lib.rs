@@ -50,18 +50,29 @@
 //!   probes, no allocation, no lock.
 //! - [`SourceIdentity`] and [`TargetIdentity`] say where the layer reads the two ends of a
 //!   call: headers, an [`AuthenticatedSource`] extension, the path, or a fixed target.
+//! - [`EdgeLayer`] removes client-sent identity headers, look-alike spellings included, at
+//!   the trust boundary.
+//! - With the `mtls` feature, `SpiffeMapping` names the caller from the client certificate
+//!   and the `tls` module inserts it into every request of the connection.
 //!
 //! # Features
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `file` | yes | [`source::FileSource`]: publish a policy file and follow its changes (tokio) |
+//! | `mtls` | no | `SpiffeMapping` and `tls`: the caller from its client certificate (rustls) |
 //!
 //! # Security
 //!
 //! - **Header identity is only as good as the hop that set it.** Read the source from a header
 //!   only behind an edge that removes every client-sent copy; otherwise use
 //!   [`SourceIdentity::authenticated`] with a source authenticated by an earlier layer.
+//! - **Certificates name the caller, headers only claim it.** Over mutual TLS, use
+//!   [`SourceIdentity::authenticated`]: a verified client certificate names the source once
+//!   per connection, an `x-source-api` that names another caller is a `403` logged at warn,
+//!   and one without a certificate is a `403`, so an unauthenticated claim never turns
+//!   end-user traffic into a linked call. A certificate that names no valid SPIFFE ID refuses
+//!   every linked call of its connection ([`UnidentifiedPeer`]).
 //! - **Fail closed.** A repeated, empty, non-ASCII or malformed identity header is a
 //!   `400 Bad Request`; an unknown tenant, source or target, another tenant, or no snapshot
 //!   yet is a `403 Forbidden`. Nothing is normalised into a valid name.
