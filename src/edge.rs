@@ -295,6 +295,32 @@ mod tests {
         assert!(headers.is_empty());
     }
 
+    #[tokio::test]
+    async fn the_service_strips_before_the_inner_service_reads() {
+        use tower::ServiceExt;
+
+        let inner = tower::service_fn(|request: Request<()>| async move {
+            let names: Vec<String> = request
+                .headers()
+                .keys()
+                .map(|name| name.to_string())
+                .collect();
+            Ok::<_, std::convert::Infallible>(names)
+        });
+        let request = Request::get("/")
+            .header("x_source_api", "t1/a")
+            .header("X-Source-Api", "t1/a")
+            .header("x.target.api", "t1/b")
+            .header("accept", "*/*")
+            .body(())
+            .expect("request");
+
+        let edge = EdgeLayer::new().with_header(X_TARGET_API).layer(inner);
+        let seen = edge.oneshot(request).await.expect("infallible");
+
+        assert_eq!(seen, ["accept"]);
+    }
+
     #[test]
     fn debug_names_the_headers() {
         let layer = EdgeLayer::new().with_header(X_TARGET_API);

@@ -235,3 +235,83 @@ impl std::fmt::Display for OptionalApi<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use http::{HeaderName, HeaderValue};
+    use tower::ServiceExt;
+
+    use crate::{CrossApiLayer, PolicyHandle, TargetIdentity, X_SOURCE_API};
+
+    use super::*;
+
+    /// The `x-source-api` values the inner service sees, in order, or `None` when refused.
+    async fn seen(headers: &[(&str, &str)]) -> Option<Vec<String>> {
+        let policies = PolicyHandle::new();
+        policies
+            .publish_json(
+                r#"{ "tenants": { "t1": {
+                "apis": ["orders", "billing"],
+                "cross_api_access": { "orders": { "allow": ["billing"] } }
+            } } }"#,
+            )
+            .expect("policy");
+        let layer = CrossApiLayer::new(policies)
+            .with_target(TargetIdentity::path())
+            .with_verified_header(X_SOURCE_API);
+        let inner = tower::service_fn(|request: Request<()>| async move {
+            let values: Vec<String> = request
+                .headers()
+                .iter()
+                .filter(|(name, _)| name.as_str().replace(['_', '.'], "-") == "x-source-api")
+                .map(|(_, value)| value.to_str().unwrap_or("?").to_owned())
+                .collect();
+            Ok::<_, Infallible>(Response::new(Bytes::from(values.join(","))))
+        });
+
+        let mut request = Request::get("/t1/orders/c1").body(()).expect("request");
+        for (name, value) in headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).expect("name");
+            request
+                .headers_mut()
+                .append(name, HeaderValue::from_str(value).expect("value"));
+        }
+        let response = tower_layer::Layer::layer(&layer, inner)
+            .oneshot(request)
+            .await
+            .expect("infallible");
+
+        let allowed = response.status().is_success();
+        let body = String::from_utf8(response.into_body().to_vec()).expect("UTF-8");
+        allowed.then(|| {
+            body.split(',')
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+    }
+
+    #[tokio::test]
+    async fn verified_header_is_written_once_after_the_gate() {
+        let allowed = seen(&[
+            ("x-source-api", "t1/billing"),
+            ("x_source_api", "t1/orders"),
+        ])
+        .await;
+        assert_eq!(allowed, Some(vec!["t1/billing".to_owned()]));
+
+        let end_user = seen(&[("x.source.api", "t1/billing")]).await;
+        assert_eq!(end_user, Some(vec![]));
+
+        let denied = seen(&[("x-source-api", "t1/orders")]).await;
+        assert_eq!(
+            denied,
+            Some(vec!["t1/orders".to_owned()]),
+            "same API is not cross-API"
+        );
+
+        assert_eq!(seen(&[("x-source-api", "t2/billing")]).await, None);
+    }
+}
