@@ -88,7 +88,8 @@ impl VerifiedSource {
 /// - [`authenticated`](Self::authenticated): the [`AuthenticatedSource`] extension. A header
 ///   is then only a claim: one that names the same source is accepted, one that names another
 ///   is a contradiction, and one on a request with no authenticated source is refused, so an
-///   unauthenticated claim never turns end-user traffic into a linked call.
+///   unauthenticated claim never turns end-user traffic into a linked call. A request that
+///   carries an [`UnidentifiedPeer`] is refused whatever its headers say.
 ///
 /// ```
 /// use http::HeaderName;
