@@ -80,8 +80,14 @@ fn folds_to(name: &HeaderName, folded: &[u8]) -> bool {
 }
 
 /// Removes from `headers` every name that folds to `name`, keeping the exact name when
-/// `keep_exact`; returns how many names were removed. Allocates only when one is found.
-pub(crate) fn remove_folded(headers: &mut HeaderMap, name: &Folded, keep_exact: bool) -> usize {
+/// `keep_exact`, and calls `removed` with each; returns how many names were removed.
+/// Allocates only when one is found.
+pub(crate) fn remove_folded(
+    headers: &mut HeaderMap,
+    name: &Folded,
+    keep_exact: bool,
+    mut removed: impl FnMut(&HeaderName),
+) -> usize {
     let found: Vec<HeaderName> = headers
         .keys()
         .filter(|key| folds_to(key, &name.folded))
@@ -91,11 +97,7 @@ pub(crate) fn remove_folded(headers: &mut HeaderMap, name: &Folded, keep_exact: 
 
     for key in &found {
         headers.remove(key);
-        tracing::info!(
-            header = %key,
-            identity_header = %name.exact,
-            "edge removed a client-sent identity header"
-        );
+        removed(key);
     }
     found.len()
 }
@@ -147,7 +149,15 @@ impl EdgeLayer {
     pub fn strip(&self, headers: &mut HeaderMap) -> usize {
         self.names
             .iter()
-            .map(|name| remove_folded(headers, name, self.keep_exact))
+            .map(|name| {
+                remove_folded(headers, name, self.keep_exact, |removed| {
+                    tracing::info!(
+                        header = %removed,
+                        identity_header = %name.exact,
+                        "edge removed a client-sent identity header"
+                    );
+                })
+            })
             .sum()
     }
 }

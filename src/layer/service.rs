@@ -188,7 +188,7 @@ fn write_verified_header(
     header: &Folded,
     verified: Option<&VerifiedSource>,
 ) {
-    remove_folded(headers, header, false);
+    remove_folded(headers, header, false, |_| {});
 
     if let Some(verified) = verified {
         let value = HeaderValue::from_str(&verified.api().to_string())
