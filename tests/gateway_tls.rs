@@ -47,6 +47,10 @@ impl Drop for TempDir {
     }
 }
 
+fn mapping(trust_domain: &str) -> SpiffeMapping {
+    SpiffeMapping::new(trust_domain).expect("trust domain")
+}
+
 fn root(dir: &Path) -> CertificateDer<'static> {
     CertificateDer::from_pem_file(dir.join(tls::CA)).expect("ca.pem")
 }
@@ -68,7 +72,7 @@ async fn start(dir: &Path) -> SocketAddr {
         .publish_json(app::DEMO_POLICY)
         .expect("demo policy");
     let router = app::certificate_app(app::AppState::new(policies));
-    let mapping = SpiffeMapping::new("gateway.test").expect("trust domain");
+    let mapping = mapping("gateway.test");
 
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local address");
@@ -84,7 +88,7 @@ fn generates_only_into_an_absent_or_empty_directory() {
     fs::create_dir_all(&dir.0).expect("create");
     assert!(tls::is_absent_or_empty(&dir.0).expect("empty"));
 
-    let clients = tls::generate(&dir.0, "gateway.test").expect("generate");
+    let clients = tls::generate(&dir.0, &mapping("gateway.test")).expect("generate");
     assert!(!tls::is_absent_or_empty(&dir.0).expect("full"));
     assert_eq!(clients.len(), 6, "one client per demo API: {clients:?}");
     assert!(clients.contains(&("acme".to_owned(), "billing".to_owned())));
@@ -106,7 +110,7 @@ fn generates_only_into_an_absent_or_empty_directory() {
 #[test]
 fn refuses_a_key_that_is_not_pkcs8() {
     let dir = TempDir::new("tls-sec1");
-    tls::generate(&dir.0, "gateway.test").expect("generate");
+    tls::generate(&dir.0, &mapping("gateway.test")).expect("generate");
     fs::write(
         dir.0.join(tls::SERVER_KEY),
         "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n",
@@ -136,7 +140,7 @@ async fn call(
 #[tokio::test]
 async fn generated_certificates_make_the_demo_calls() {
     let dir = TempDir::new("tls-calls");
-    tls::generate(&dir.0, "gateway.test").expect("generate");
+    tls::generate(&dir.0, &mapping("gateway.test")).expect("generate");
     let addr = start(&dir.0).await;
     let alice = [("authorization", "Bearer alice")];
     let spoofed = [("x-source-api", "acme/billing"), alice[0]];
@@ -162,7 +166,7 @@ async fn generated_certificates_make_the_demo_calls() {
 #[tokio::test]
 async fn another_trust_domain_in_the_directory_is_refused() {
     let dir = TempDir::new("tls-domain");
-    tls::generate(&dir.0, "elsewhere.test").expect("generate");
+    tls::generate(&dir.0, &mapping("elsewhere.test")).expect("generate");
     let addr = start(&dir.0).await;
     let alice = [("authorization", "Bearer alice")];
 

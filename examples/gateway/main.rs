@@ -103,7 +103,7 @@ async fn serve_tls(args: &Args, policies: PolicyHandle) -> Result<(), Box<dyn st
 
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     if tls::is_absent_or_empty(&dir)? {
-        tls::generate(&dir, mapping.trust_domain())?;
+        tls::generate(&dir, &mapping)?;
         println!("{}", tls::instructions(&dir, listener.local_addr()?));
     }
     let config = tls::load(&dir)?;

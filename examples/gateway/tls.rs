@@ -16,7 +16,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
-use tower_cross_api::{PolicyDocument, SpiffeMapping};
+use tower_cross_api::{ApiRef, PolicyDocument, SpiffeMapping};
 
 use crate::app::DEMO_POLICY;
 use crate::pki::Authority;
@@ -43,12 +43,11 @@ pub(crate) fn is_absent_or_empty(dir: &Path) -> std::io::Result<bool> {
 }
 
 /// Writes a demo CA, the gateway's certificate for `localhost` and `127.0.0.1`, and a client
-/// certificate with key for every API of the demo policy, named
-/// `spiffe://<trust_domain>/tenant/<tenant>/api/<api>`. Returns the client certificates'
-/// `(tenant, api)` pairs.
+/// certificate with key for every API of the demo policy, named by `mapping`'s SPIFFE ID for
+/// it. Returns the client certificates' `(tenant, api)` pairs.
 pub(crate) fn generate(
     dir: &Path,
-    trust_domain: &str,
+    mapping: &SpiffeMapping,
 ) -> Result<Vec<(String, String)>, Box<dyn Error>> {
     let authority = Authority::new("tower-cross-api demo CA")?;
     let server = authority.server()?;
@@ -61,7 +60,8 @@ pub(crate) fn generate(
     let mut clients = Vec::new();
     for (tenant, tenant_document) in &document.tenants {
         for api in &tenant_document.apis {
-            let uri = format!("spiffe://{trust_domain}/tenant/{tenant}/api/{api}");
+            let source: ApiRef = format!("{tenant}/{api}").parse()?;
+            let uri = mapping.spiffe_id(&source);
             let client = authority.client(&format!("{tenant}/{api}"), &[&uri])?;
             let (certificate, key) = client_files(dir, tenant, api);
             fs::write(certificate, client.pem())?;

@@ -223,6 +223,29 @@ impl SpiffeMapping {
         &self.trust_domain
     }
 
+    /// The SPIFFE ID this mapping reads as `source`: the one to put in its certificate's URI
+    /// SAN. [`source_of`](Self::source_of) reads it back to `source`, and every ID that
+    /// `source_of` accepts is spelled exactly so.
+    ///
+    /// ```
+    /// use tower_cross_api::{ApiRef, SpiffeMapping};
+    ///
+    /// let mapping = SpiffeMapping::new("gateway.test")?;
+    /// let billing: ApiRef = "acme/billing".parse()?;
+    /// let id = mapping.spiffe_id(&billing);
+    /// assert_eq!(id, "spiffe://gateway.test/tenant/acme/api/billing");
+    /// assert_eq!(mapping.source_of(&id)?, billing);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spiffe_id(&self, source: &ApiRef) -> String {
+        format!(
+            "{SCHEME}{}/tenant/{}/api/{}",
+            self.trust_domain,
+            source.tenant(),
+            source.api()
+        )
+    }
+
     /// The source a SPIFFE ID names, read strictly.
     ///
     /// # Errors
@@ -473,6 +496,16 @@ mod tests {
 
         for (uri, fault) in cases {
             assert_eq!(mapping().source_of(uri), Err(fault), "{uri:?}");
+        }
+    }
+
+    #[test]
+    fn spiffe_ids_round_trip() {
+        let mapping = mapping();
+        for source in ["t1/billing", "0/a", "a-b_c/x9"] {
+            let source: ApiRef = source.parse().expect("api reference");
+            let id = mapping.spiffe_id(&source);
+            assert_eq!(mapping.source_of(&id), Ok(source));
         }
     }
 
