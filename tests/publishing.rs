@@ -113,7 +113,11 @@ async fn the_policy_file_is_followed_and_a_bad_file_keeps_the_snapshot() {
     let headers: [(&str, &[u8]); 1] = [("x-source-api", b"acme/billing")];
 
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(policies.revision(), Some(1), "an unchanged file was published again");
+    assert_eq!(
+        policies.revision(),
+        Some(1),
+        "an unchanged file was published again"
+    );
 
     std::fs::write(&path, policy(2)).expect("write the policy");
     wait_for_revision(&policies, 2).await;
@@ -138,7 +142,11 @@ async fn the_policy_file_is_followed_and_a_bad_file_keeps_the_snapshot() {
     std::fs::write(&path, unnumbered).expect("write the policy");
     wait_for_revision(&policies, 3).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(policies.revision(), Some(3), "an unchanged file was published again");
+    assert_eq!(
+        policies.revision(),
+        Some(3),
+        "an unchanged file was published again"
+    );
     let answer = gateway.get("/acme/orders/collections/c1", &headers).await;
     answer.assert_reached_target_without_user();
 
