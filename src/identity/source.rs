@@ -84,7 +84,9 @@ impl VerifiedSource {
 /// Where the layer reads the source of a call.
 ///
 /// - [`header`](Self::header) (the default): the `x-source-api` header, set by a trusted edge
-///   that removes any client-sent copy. Absent means end-user traffic.
+///   that removes any client-sent copy. Absent means end-user traffic. When an earlier layer
+///   did authenticate the request ([`AuthenticatedSource`] or [`UnidentifiedPeer`]), that
+///   wins as in `authenticated` mode: a proof is never overruled by a header nor ignored.
 /// - [`authenticated`](Self::authenticated): the [`AuthenticatedSource`] extension. A header
 ///   is then only a claim: one that names the same source is accepted, one that names another
 ///   is a contradiction, and one on a request with no authenticated source is refused, so an
@@ -210,15 +212,16 @@ impl SourceIdentity {
     )]
     pub fn resolve(&self, request: &Parts) -> Result<Option<ApiRef>, SourceFault> {
         let claimed = header::read(&request.headers, &self.header).map_err(SourceFault::Header)?;
-        if !self.authenticated {
-            return Ok(claimed);
-        }
-
         let authenticated = request
             .extensions
             .get::<AuthenticatedSource>()
             .map(|source| source.0);
-        if let Some(UnidentifiedPeer(reason)) = request.extensions.get::<UnidentifiedPeer>() {
+        let unidentified = request.extensions.get::<UnidentifiedPeer>();
+
+        if !self.authenticated && authenticated.is_none() && unidentified.is_none() {
+            return Ok(claimed);
+        }
+        if let Some(UnidentifiedPeer(reason)) = unidentified {
             return Err(SourceFault::UnidentifiedPeer { reason });
         }
 
@@ -266,14 +269,33 @@ mod tests {
     }
 
     #[test]
-    fn header_identity_ignores_extensions() {
+    fn header_identity_defers_to_an_authenticated_source() {
         let identity = SourceIdentity::default();
 
-        assert_eq!(identity.resolve(&parts(None, Some("t1/a"))), Ok(None));
         assert_eq!(
-            identity.resolve(&parts(Some("t1/b"), Some("t1/a"))),
+            identity.resolve(&parts(Some("t1/b"), None)),
             Ok(Some(api("t1/b")))
         );
+        assert_eq!(
+            identity.resolve(&parts(None, Some("t1/a"))),
+            Ok(Some(api("t1/a")))
+        );
+        assert_eq!(
+            identity.resolve(&parts(Some("t1/a"), Some("t1/a"))),
+            Ok(Some(api("t1/a")))
+        );
+        assert_eq!(
+            identity.resolve(&parts(Some("t1/b"), Some("t1/a"))),
+            Err(SourceFault::Contradiction {
+                authenticated: api("t1/a"),
+                claimed: api("t1/b")
+            })
+        );
+
+        let mut unidentified = parts(Some("t1/b"), None);
+        unidentified.extensions.insert(UnidentifiedPeer("port"));
+        let fault = SourceFault::UnidentifiedPeer { reason: "port" };
+        assert_eq!(identity.resolve(&unidentified), Err(fault));
     }
 
     #[test]
