@@ -55,12 +55,31 @@
 //! - With the `mtls` feature, `SpiffeMapping` names the caller from the client certificate
 //!   and the `tls` module inserts it into every request of the connection.
 //!
+//! # Operating the gate
+//!
+//! - **Audit mode** ([`Enforcement::Audit`]), per layer or per target (`"enforce": false` in
+//!   the document): a call that would be denied goes on, marked with [`WouldDeny`], logged
+//!   at info as `would_deny` and counted. Malformed identity, unverified sources and calls
+//!   without a snapshot are refused in both modes; a target's own audit mode covers only its
+//!   own denials (not listed, nothing configured), never other tenants or unknown callers.
+//! - **Learning**: an [`AuditLearner`] remembers, within a window and bounded memory, the
+//!   callers let through, and proposes the explicit list that would have allowed them. It
+//!   never applies anything.
+//! - **Explain**: [`PolicyHandle::explain`] gives the decision, its reason and revision, and
+//!   the target's policy and mode ([`Explanation`]).
+//! - **Metrics** (feature `metrics`): [`metrics`] counts decisions by tenant, target, source,
+//!   decision and reason, with names the snapshot does not know counted as `unknown`.
+//! - **Refusals** carry a stable `code` and a correlation id ([`RequestId`], from
+//!   `x-request-id` when sane) in the body, the response header and the log event;
+//!   [`CrossApiLayer::with_denied_as_not_found`] answers denials with `404`.
+//!
 //! # Features
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `file` | yes | [`source::FileSource`]: publish a policy file and follow its changes (tokio) |
 //! | `mtls` | no | `SpiffeMapping` and `tls`: the caller from its client certificate (rustls) |
+//! | `metrics` | no | `metrics`: decision counters and snapshot gauges through the `metrics` facade |
 //!
 //! # Security
 //!
@@ -76,9 +95,14 @@
 //! - **Fail closed.** A repeated, empty, non-ASCII or malformed identity header is a
 //!   `400 Bad Request`; an unknown tenant, source or target, another tenant, or no snapshot
 //!   yet is a `403 Forbidden`. Nothing is normalised into a valid name.
-//! - **Refusals leak nothing.** Every `403` has the same body; the reason is in the log, as
-//!   structured fields (`tenant`, `source`, `target`, `decision`, `reason`, `revision`), never
-//!   with header values or request data.
+//! - **Refusals leak nothing.** Every `403` has the same body but for its `request_id`, with
+//!   the code `cross_api.denied` whatever the reason; the reason is in the log, as structured
+//!   fields (`tenant`, `source`, `target`, `decision`, `reason`, `revision`, `code`,
+//!   `request_id`), never with header values or request data. A client-sent `x-request-id`
+//!   that is not 1 to 64 bytes of `A-Z a-z 0-9 - _ . :` is replaced, never echoed.
+//! - **Audit mode opens the gate.** A layer in [`Enforcement::Audit`] lets every policy
+//!   denial through, other tenants included: use it to try a policy, not to run one. A
+//!   target's `"enforce": false` is narrower and cannot open the target to other tenants.
 //!
 //! # Limitations
 //!
@@ -91,12 +115,15 @@ mod edge;
 mod id;
 mod identity;
 mod layer;
+mod learn;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod policy;
 pub mod source;
 #[cfg(feature = "mtls")]
 pub mod tls;
 
-pub use decision::{Decision, Reason};
+pub use decision::{Decision, Enforcement, Reason};
 pub use edge::{Edge, EdgeLayer};
 pub use id::{ApiId, ApiRef, IdError, MAX_ID_LEN, TenantId};
 pub use identity::{
@@ -106,11 +133,13 @@ pub use identity::{
 #[cfg(feature = "mtls")]
 pub use identity::{CertificateFault, CertificateMapping, SpiffeMapping, TrustDomainError};
 pub use layer::{
-    CrossApiLayer, CrossApiService, DENIED_DETAIL, Refusal, Rejection, ResponseFuture, problem_json,
+    CrossApiLayer, CrossApiService, DENIED_DETAIL, NOT_FOUND_DETAIL, Refusal, Rejection, RequestId,
+    ResponseFuture, WouldDeny, X_REQUEST_ID, problem_json,
 };
+pub use learn::{AuditLearner, Observation, Suggestion};
 pub use policy::{
-    AccessDocument, MAX_REVISION, PolicyDocument, PolicyError, PolicyHandle, Rule, Snapshot,
-    SnapshotSize, TargetPolicy, TenantDocument,
+    AccessDocument, Explanation, MAX_REVISION, PolicyDocument, PolicyError, PolicyHandle, Rule,
+    Snapshot, SnapshotSize, TargetPolicy, TenantDocument,
 };
 
 /// The README's examples, compiled as doctests.

@@ -236,7 +236,8 @@ async fn case_bad_documents_keep_the_last_good_snapshot() {
             orders_as(r#"{"allow":["billing"],"deny":[]}"#),
             PolicyError::Document {
                 path: "tenants.t1.cross_api_access.orders.deny".into(),
-                message: "unknown field `deny`, expected `allow_all` or `allow`".into(),
+                message: "unknown field `deny`, expected one of `allow_all`, `allow`, `enforce`"
+                    .into(),
             },
         ),
         (

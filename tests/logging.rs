@@ -1,46 +1,12 @@
 //! One structured event per decision: allows at debug, denials at info, malformed identity at
 //! warn, with the tenant, source, target, decision, reason and revision as fields.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod capture;
 
+use capture::Captured;
 use http::Request;
 use tower::ServiceExt;
 use tower_cross_api::{CrossApiLayer, PolicyHandle, TargetIdentity};
-use tracing_subscriber::fmt::MakeWriter;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Self;
-
-    fn make_writer(&'a self) -> Self {
-        self.clone()
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<String> {
-        let bytes = self.0.lock().expect("lock").clone();
-        String::from_utf8(bytes)
-            .expect("UTF-8 logs")
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-}
 
 async fn send(source: &str) {
     let policies = PolicyHandle::new();
@@ -65,21 +31,11 @@ async fn send(source: &str) {
 }
 
 async fn events(source: &str) -> Vec<String> {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
-    let _default = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::start();
 
     send(source).await;
 
-    captured
-        .lines()
-        .into_iter()
-        .filter(|line| line.contains("tower_cross_api"))
-        .collect()
+    captured.gate_events()
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -186,6 +186,7 @@ async fn the_host_replaces_the_rejection() {
             source,
             target,
             decision,
+            ..
         },
     ] = seen.as_slice()
     else {

@@ -12,9 +12,14 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::json;
 use tower_cross_api::{
-    CrossApiLayer, EdgeLayer, PolicyHandle, SourceIdentity, TargetIdentity, VerifiedSource,
-    X_SOURCE_API,
+    CrossApiLayer, EdgeLayer, Enforcement, PolicyHandle, SourceIdentity, TargetIdentity,
+    VerifiedSource, WouldDeny, X_SOURCE_API,
 };
+
+#[path = "operations.rs"]
+mod operations;
+
+use operations::Operations;
 
 /// The demo policy: allow-all, an explicit list, an empty list and nothing configured.
 pub(crate) const DEMO_POLICY: &str = r#"{
@@ -86,7 +91,7 @@ pub(crate) const DEMO_USERS: [DemoUser; 4] = [
 ];
 
 impl DemoUser {
-    fn find(token: &str) -> Option<Self> {
+    pub(crate) fn find(token: &str) -> Option<Self> {
         DEMO_USERS.into_iter().find(|user| user.name == token)
     }
 
@@ -106,6 +111,10 @@ pub(crate) struct AppState {
     pub(crate) policies: PolicyHandle,
     /// How many requests reached the target's own service (behind the gate).
     pub(crate) target_calls: Arc<AtomicU64>,
+    /// Whether the gate enforces its denials or only reports them.
+    pub(crate) enforcement: Enforcement,
+    /// Metrics and audit learning, for the operator's routes.
+    pub(crate) operations: Operations,
 }
 
 impl AppState {
@@ -114,12 +123,14 @@ impl AppState {
         Self {
             policies,
             target_calls: Arc::default(),
+            enforcement: Enforcement::Enforce,
+            operations: Operations::default(),
         }
     }
 }
 
 /// The gateway: `GET /{tenant}/{api}/collections/{collection}`, gated by cross-API access,
-/// then by the target's own collection-level authorization.
+/// then by the target's own collection-level authorization; and the operator's routes.
 pub(crate) fn app(state: AppState) -> Router {
     let gate = CrossApiLayer::new(state.policies.clone()).with_target(TargetIdentity::path());
     routes(state, gate)
@@ -138,13 +149,20 @@ pub(crate) fn certificate_app(state: AppState) -> Router {
     routes(state, gate).layer(EdgeLayer::new().with_claims_kept())
 }
 
+/// The gateway's routes behind `gate`, which follows the state's enforcement and feeds its
+/// audit learner.
 fn routes(state: AppState, gate: CrossApiLayer) -> Router {
+    let gate = gate
+        .with_enforcement(state.enforcement)
+        .with_learner(state.operations.learner.clone());
+
     Router::new()
         .route(
             "/{tenant}/{api}/collections/{collection}",
             get(read_collection),
         )
         .route_layer(gate)
+        .merge(operations::routes())
         .with_state(state)
 }
 
@@ -153,6 +171,7 @@ async fn read_collection(
     State(state): State<AppState>,
     Path((tenant, api, collection)): Path<(String, String, String)>,
     source: Option<Extension<VerifiedSource>>,
+    would_deny: Option<Extension<WouldDeny>>,
     headers: HeaderMap,
 ) -> Response {
     state.target_calls.fetch_add(1, Ordering::SeqCst);
@@ -195,6 +214,7 @@ async fn read_collection(
         "user": user.name,
         "caller": caller,
         "revision": revision,
+        "would_deny": would_deny.map(|Extension(mark)| mark.decision().reason().as_str()),
     }))
     .into_response()
 }

@@ -23,8 +23,9 @@ use std::time::Duration;
 
 use axum::http::header::AUTHORIZATION;
 use clap::Parser;
+use metrics_exporter_prometheus::PrometheusBuilder;
 use tower_cross_api::source::FileSource;
-use tower_cross_api::{PolicyHandle, SpiffeMapping};
+use tower_cross_api::{Enforcement, PolicyHandle, SpiffeMapping};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 use tracing_subscriber::EnvFilter;
@@ -56,6 +57,9 @@ struct Args {
         requires = "tls"
     )]
     trust_domain: String,
+    /// Let denied calls through, logged and counted as `would_deny` (audit mode).
+    #[arg(long)]
+    audit: bool,
 }
 
 #[tokio::main]
@@ -80,11 +84,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    if args.tls {
-        return serve_tls(&args, policies).await;
+    let mut state = app::AppState::new(policies);
+    state.operations.metrics = Some(PrometheusBuilder::new().install_recorder()?);
+    if args.audit {
+        state.enforcement = Enforcement::Audit;
     }
 
-    let router = app::app(app::AppState::new(policies))
+    if args.tls {
+        return serve_tls(&args, state).await;
+    }
+
+    let router = app::app(state)
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]));
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
@@ -94,7 +104,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Serves HTTPS, the caller of a linked call taken from its client certificate.
-async fn serve_tls(args: &Args, policies: PolicyHandle) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve_tls(args: &Args, state: app::AppState) -> Result<(), Box<dyn std::error::Error>> {
     let mapping = SpiffeMapping::new(&args.trust_domain)?;
     let dir = args
         .tls_dir
@@ -108,7 +118,7 @@ async fn serve_tls(args: &Args, policies: PolicyHandle) -> Result<(), Box<dyn st
     }
     let config = tls::load(&dir)?;
 
-    let router = app::certificate_app(app::AppState::new(policies))
+    let router = app::certificate_app(state)
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]));
     tracing::info!(

@@ -11,10 +11,13 @@ use tower_service::Service;
 use super::Gate;
 use super::future::ResponseFuture;
 use super::rejection::Refusal;
-use crate::decision::{Decision, Reason};
+use super::request_id::RequestId;
+use super::would_deny::WouldDeny;
+use crate::decision::{Decision, Enforcement, Reason};
 use crate::edge::{Folded, remove_folded};
 use crate::id::ApiRef;
 use crate::identity::{SourceFault, VerifiedSource};
+use crate::policy::Snapshot;
 
 /// The service [`CrossApiLayer`](super::CrossApiLayer) wraps around a target's service.
 ///
@@ -66,8 +69,13 @@ where
         let (mut parts, body) = request.into_parts();
 
         let verified = match self.gate.check(&parts) {
-            Ok(verified) => verified,
-            Err(refusal) => {
+            Verdict::EndUser => None,
+            Verdict::Allowed(verified) => Some(verified),
+            Verdict::LetBy(would_deny) => {
+                parts.extensions.insert(would_deny);
+                None
+            }
+            Verdict::Refused(refusal) => {
                 let response = self.gate.rejection.respond(&refusal).map(ResBody::from);
                 return ResponseFuture::refused(response);
             }
@@ -84,19 +92,27 @@ where
     }
 }
 
+/// What the gate makes of a request. Not a `Result`: a refusal holds its API references
+/// inline, so that the request path never allocates, and is returned by value.
+enum Verdict {
+    /// No source identity: end-user traffic, untouched.
+    EndUser,
+    /// An allowed linked call.
+    Allowed(VerifiedSource),
+    /// A denied linked call let through in audit mode.
+    LetBy(WouldDeny),
+    /// Refused: the inner service is not called.
+    Refused(Refusal),
+}
+
 impl Gate {
-    /// The gate's whole judgement of one request head: `Ok(None)` for end-user traffic,
-    /// `Ok(Some(_))` for an allowed linked call, `Err(_)` for a refusal. Logs one event.
-    #[expect(
-        clippy::result_large_err,
-        reason = "identifiers are inline so that the request path never allocates; boxing the \
-                  refusal would allocate on every refusal"
-    )]
-    fn check(&self, request: &Parts) -> Result<Option<VerifiedSource>, Refusal> {
+    /// The gate's whole judgement of one request head, on one load of the snapshot. Logs one
+    /// event and counts one decision.
+    fn check(&self, request: &Parts) -> Verdict {
         let source = match self.source.resolve(request) {
             Ok(Some(source)) => source,
-            Ok(None) => return Ok(None),
-            Err(fault) => return Err(self.refuse_source(fault)),
+            Ok(None) => return Verdict::EndUser,
+            Err(fault) => return Verdict::Refused(self.refuse_source(request, fault)),
         };
 
         let target = match self.target.resolve(request) {
@@ -107,45 +123,105 @@ impl Gate {
                     .header_name()
                     .cloned()
                     .unwrap_or(crate::X_TARGET_API);
+                let request_id = RequestId::from_headers(&request.headers);
                 tracing::warn!(
                     source = %source,
                     header = %header,
                     fault = fault.as_str(),
+                    code = "cross_api.malformed_header",
+                    request_id = %request_id,
                     "cross-API call refused: malformed target header"
                 );
-                return Err(Refusal::MalformedHeader { header, fault });
+                self.policies.with_current(|snapshot| {
+                    count(snapshot, Some(&source), None, "deny", "malformed_header");
+                });
+                return Verdict::Refused(Refusal::MalformedHeader {
+                    header,
+                    fault,
+                    request_id,
+                });
             }
         };
 
-        let decision = match &target {
-            Some(target) => self.policies.decide(&source, target),
-            None => Decision::new(Reason::UnknownTarget, self.policies.revision().unwrap_or(0)),
+        self.policies
+            .with_current(|snapshot| self.judge(request, snapshot, source, target))
+    }
+
+    /// Decides a linked call on `snapshot` and acts on the decision.
+    fn judge(
+        &self,
+        request: &Parts,
+        snapshot: Option<&Snapshot>,
+        source: ApiRef,
+        target: Option<ApiRef>,
+    ) -> Verdict {
+        let decision = match (snapshot, &target) {
+            (None, _) => Decision::no_snapshot(),
+            (Some(snapshot), Some(target)) => snapshot.decide(&source, target),
+            (Some(snapshot), None) => Decision::new(Reason::UnknownTarget, snapshot.revision()),
         };
-        log_decision(&source, target.as_ref(), decision);
+        let reason = decision.reason().as_str();
 
         if decision.is_allowed() {
-            Ok(Some(VerifiedSource::new(source, decision)))
-        } else {
-            Err(Refusal::Denied {
+            log_allowed(&source, target.as_ref(), decision);
+            count(snapshot, Some(&source), target.as_ref(), "allow", reason);
+            return Verdict::Allowed(VerifiedSource::new(source, decision));
+        }
+
+        let request_id = RequestId::from_headers(&request.headers);
+        if decision.would_pass(self.enforcement) {
+            let would_deny = WouldDeny::new(source, target, decision, self.enforcement, request_id);
+            log_would_deny(&would_deny);
+            count(
+                snapshot,
+                Some(&source),
+                target.as_ref(),
+                "would_deny",
+                reason,
+            );
+            if let (Some(learner), Some(target)) = (&self.learner, &target) {
+                learner.record(&source, target, decision.reason());
+            }
+            return Verdict::LetBy(would_deny);
+        }
+
+        let refusal = if self.denied_as_not_found {
+            Refusal::DeniedAsNotFound {
                 source,
                 target,
                 decision,
-            })
-        }
+                request_id,
+            }
+        } else {
+            Refusal::Denied {
+                source,
+                target,
+                decision,
+                request_id,
+            }
+        };
+        log_denied(&source, target.as_ref(), decision, &refusal);
+        count(snapshot, Some(&source), target.as_ref(), "deny", reason);
+        Verdict::Refused(refusal)
     }
 
-    fn refuse_source(&self, fault: SourceFault) -> Refusal {
+    fn refuse_source(&self, request: &Parts, fault: SourceFault) -> Refusal {
         let header = self.source.header_name();
-        match fault {
+        let request_id = RequestId::from_headers(&request.headers);
+
+        let refusal = match fault {
             SourceFault::Header(fault) => {
                 tracing::warn!(
                     header = %header,
                     fault = fault.as_str(),
+                    code = "cross_api.malformed_header",
+                    request_id = %request_id,
                     "cross-API call refused: malformed source header"
                 );
                 Refusal::MalformedHeader {
                     header: header.clone(),
                     fault,
+                    request_id,
                 }
             }
             SourceFault::Contradiction {
@@ -157,32 +233,47 @@ impl Gate {
                     source = %authenticated,
                     claimed = %claimed,
                     reason = fault.as_str(),
+                    code = "cross_api.denied",
+                    request_id = %request_id,
                     "cross-API call refused: the source header contradicts the authenticated source"
                 );
-                Refusal::UnverifiedSource { fault }
+                Refusal::UnverifiedSource { fault, request_id }
             }
             SourceFault::Unauthenticated { claimed } => {
                 tracing::warn!(
                     tenant = %claimed.tenant(),
                     claimed = %claimed,
                     reason = fault.as_str(),
+                    code = "cross_api.denied",
+                    request_id = %request_id,
                     "cross-API call refused: a source header without an authenticated source"
                 );
-                Refusal::UnverifiedSource { fault }
+                Refusal::UnverifiedSource { fault, request_id }
             }
             SourceFault::UnidentifiedPeer { reason } => {
                 tracing::warn!(
                     reason = fault.as_str(),
                     credentials = reason,
+                    code = "cross_api.denied",
+                    request_id = %request_id,
                     "cross-API call refused: the peer's credentials name no valid source"
                 );
-                Refusal::UnverifiedSource { fault }
+                Refusal::UnverifiedSource { fault, request_id }
             }
-        }
+        };
+
+        let reason = match refusal {
+            Refusal::MalformedHeader { .. } => "malformed_header",
+            _ => "unverified_source",
+        };
+        self.policies
+            .with_current(|snapshot| count(snapshot, None, None, "deny", reason));
+        refusal
     }
 }
 
-/// Leaves exactly one `header`, the verified source, or none on end-user traffic.
+/// Leaves exactly one `header`, the verified source, or none on end-user traffic and on calls
+/// let through in audit mode.
 fn write_verified_header(
     headers: &mut HeaderMap,
     header: &Folded,
@@ -197,31 +288,70 @@ fn write_verified_header(
     }
 }
 
-fn log_decision(source: &ApiRef, target: Option<&ApiRef>, decision: Decision) {
-    let tenant = target.unwrap_or(source).tenant();
-    let target = tracing::field::display(OptionalApi(target));
+/// Counts one decision when the `metrics` feature is on; nothing otherwise.
+#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+fn count(
+    snapshot: Option<&Snapshot>,
+    source: Option<&ApiRef>,
+    target: Option<&ApiRef>,
+    decision: &'static str,
+    reason: &'static str,
+) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::count(snapshot, source, target, decision, reason);
+}
 
-    if decision.is_allowed() {
-        tracing::debug!(
-            tenant = %tenant,
-            source = %source,
-            target,
-            decision = decision.as_str(),
-            reason = decision.reason().as_str(),
-            revision = decision.revision(),
-            "cross-API call allowed"
-        );
-    } else {
-        tracing::info!(
-            tenant = %tenant,
-            source = %source,
-            target,
-            decision = decision.as_str(),
-            reason = decision.reason().as_str(),
-            revision = decision.revision(),
-            "cross-API call denied"
-        );
-    }
+fn log_allowed(source: &ApiRef, target: Option<&ApiRef>, decision: Decision) {
+    let tenant = target.unwrap_or(source).tenant();
+
+    tracing::debug!(
+        tenant = %tenant,
+        source = %source,
+        target = %OptionalApi(target),
+        decision = decision.as_str(),
+        reason = decision.reason().as_str(),
+        revision = decision.revision(),
+        "cross-API call allowed"
+    );
+}
+
+fn log_denied(source: &ApiRef, target: Option<&ApiRef>, decision: Decision, refusal: &Refusal) {
+    let tenant = target.unwrap_or(source).tenant();
+
+    tracing::info!(
+        tenant = %tenant,
+        source = %source,
+        target = %OptionalApi(target),
+        decision = decision.as_str(),
+        reason = decision.reason().as_str(),
+        revision = decision.revision(),
+        status = refusal.status().as_u16(),
+        code = refusal.code(),
+        request_id = %refusal.request_id(),
+        "cross-API call denied"
+    );
+}
+
+fn log_would_deny(would_deny: &WouldDeny) {
+    let source = would_deny.source();
+    let target = would_deny.target();
+    let decision = would_deny.decision();
+    let mode = match would_deny.layer_enforcement() {
+        Enforcement::Audit => "layer",
+        Enforcement::Enforce => "target",
+    };
+
+    tracing::info!(
+        tenant = %target.unwrap_or(source).tenant(),
+        source = %source,
+        target = %OptionalApi(target),
+        decision = "would_deny",
+        reason = decision.reason().as_str(),
+        revision = decision.revision(),
+        audit = mode,
+        request_id = %would_deny.request_id(),
+        "cross-API call would be denied; let through in audit mode"
+    );
 }
 
 /// Displays an optional target as `-` when the request named none.

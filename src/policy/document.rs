@@ -67,7 +67,9 @@ pub struct TenantDocument {
 ///
 /// `{"allow_all": true}` lets every API of the tenant call the target, current and future;
 /// `{"allow": [...]}` lets the listed siblings call it; `{"allow": []}` lets nobody.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `"enforce": false` puts the policy in audit mode: its denials are reported, not enforced
+/// (see [`Enforcement`](crate::Enforcement)); left out, it enforces.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, remote = "Self")]
 pub struct AccessDocument {
     /// Every API of the tenant may call the target.
@@ -76,10 +78,32 @@ pub struct AccessDocument {
     /// The sibling APIs that may call the target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow: Option<Vec<String>>,
+    /// Whether the policy's denials refuse calls; `false` only reports them.
+    #[serde(default = "enforcing", skip_serializing_if = "is_true")]
+    pub enforce: bool,
+}
+
+impl Default for AccessDocument {
+    /// Nothing allowed, enforced.
+    fn default() -> Self {
+        Self {
+            allow_all: false,
+            allow: None,
+            enforce: true,
+        }
+    }
 }
 
 fn is_false(value: &bool) -> bool {
     !*value
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+const fn enforcing() -> bool {
+    true
 }
 
 /// A field that, when written, must hold a value: `null` is not the same as left out.
@@ -281,5 +305,25 @@ mod tests {
 
         let again = PolicyDocument::from_json(&document.to_json()).expect("valid");
         assert_eq!(again, document);
+    }
+
+    #[test]
+    fn enforce_defaults_to_true_and_is_written_only_when_false() {
+        let json = r#"{"tenants":{"t1":{"apis":["a","b"],
+            "cross_api_access":{"a":{"allow":["b"],"enforce":false},"b":{"allow_all":true}}}}}"#;
+        let document = PolicyDocument::from_json(json).expect("valid");
+
+        let access = &document.tenants["t1"].cross_api_access;
+        assert!(!access["a"].enforce);
+        assert!(access["b"].enforce);
+        let written = document.to_json();
+        assert_eq!(written.matches("enforce").count(), 1, "{written}");
+        assert!(
+            PolicyDocument::from_json(
+                r#"{"tenants":{"t1":{"apis":["a"],
+            "cross_api_access":{"a":{"enforce":"no"}}}}}"#
+            )
+            .is_err()
+        );
     }
 }

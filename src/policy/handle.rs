@@ -2,10 +2,11 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 
-use super::{PolicyDocument, PolicyError, Snapshot};
+use super::{Explanation, PolicyDocument, PolicyError, Snapshot};
 use crate::decision::Decision;
 use crate::id::ApiRef;
 
@@ -56,6 +57,7 @@ pub struct PolicyHandle {
 struct Shared {
     current: ArcSwapOption<Snapshot>,
     publishing: Mutex<()>,
+    published_at: Mutex<Option<Instant>>,
 }
 
 impl PolicyHandle {
@@ -68,6 +70,7 @@ impl PolicyHandle {
     pub fn with_snapshot(snapshot: Snapshot) -> Self {
         let handle = Self::new();
         handle.shared.current.store(Some(Arc::new(snapshot)));
+        handle.mark_published();
         handle
     }
 
@@ -92,6 +95,43 @@ impl PolicyHandle {
             Some(snapshot) => snapshot.decide(source, target),
             None => Decision::no_snapshot(),
         }
+    }
+
+    /// Explains on the snapshot in force, with a single load; see [`Snapshot::explain`].
+    /// Without a snapshot the decision is [`Decision::no_snapshot`] and no policy applies.
+    pub fn explain(&self, source: &ApiRef, target: &ApiRef) -> Explanation {
+        match self.shared.current.load().as_ref() {
+            Some(snapshot) => snapshot.explain(source, target),
+            None => Explanation::new(*source, *target, Decision::no_snapshot(), None),
+        }
+    }
+
+    /// How long ago the snapshot in force was published, or `None` when none was.
+    ///
+    /// ```
+    /// use tower_cross_api::PolicyHandle;
+    ///
+    /// let policies = PolicyHandle::new();
+    /// assert_eq!(policies.age(), None);
+    /// policies.publish_json(r#"{ "tenants": {} }"#)?;
+    /// assert!(policies.age().is_some());
+    /// # Ok::<(), tower_cross_api::PolicyError>(())
+    /// ```
+    pub fn age(&self) -> Option<Duration> {
+        let published_at = *self
+            .shared
+            .published_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        published_at.map(|at| at.elapsed())
+    }
+
+    fn mark_published(&self) {
+        *self
+            .shared
+            .published_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
     }
 
     /// Calls `read` with the snapshot in force, without keeping it past the call.
@@ -156,6 +196,7 @@ impl PolicyHandle {
         }
 
         self.shared.current.store(Some(Arc::new(snapshot)));
+        self.mark_published();
         Ok(offered)
     }
 }

@@ -122,6 +122,9 @@ impl FileSource {
 
         loop {
             ticks.tick().await;
+            #[cfg(feature = "metrics")]
+            crate::metrics::record_snapshot(&self.policies);
+
             let last = *self
                 .last_read
                 .lock()

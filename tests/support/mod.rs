@@ -23,11 +23,17 @@ use tower_cross_api::PolicyHandle;
 
 pub(crate) use app::{AppState, DEMO_POLICY};
 
-/// The 403 body of every cross-API denial.
-pub(crate) const DENIED_BODY: &str = concat!(
-    r#"{"type":"about:blank","title":"Forbidden","status":403,"#,
-    r#""detail":"Source API is not authorized to call the target API."}"#
-);
+/// The 403 body of every cross-API denial, but for its correlation id.
+pub(crate) fn denied_body(request_id: &str) -> serde_json::Value {
+    serde_json::json!({
+        "type": "about:blank",
+        "title": "Forbidden",
+        "status": 403,
+        "detail": "Source API is not authorized to call the target API.",
+        "code": "cross_api.denied",
+        "request_id": request_id,
+    })
+}
 
 /// The example gateway, listening on a free loopback port.
 pub(crate) struct Gateway {
@@ -110,6 +116,10 @@ impl Connection {
             .headers()
             .get("content-type")
             .map(|value| value.to_str().expect("ascii content type").to_owned());
+        let request_id = response
+            .headers()
+            .get("x-request-id")
+            .map(|value| value.to_str().expect("ascii request id").to_owned());
         let body = response
             .into_body()
             .collect()
@@ -120,6 +130,7 @@ impl Connection {
         Answer {
             status,
             content_type,
+            request_id,
             body,
             reached_target: false,
         }
@@ -131,6 +142,8 @@ impl Connection {
 pub(crate) struct Answer {
     pub(crate) status: StatusCode,
     pub(crate) content_type: Option<String>,
+    /// The `x-request-id` response header.
+    pub(crate) request_id: Option<String>,
     pub(crate) body: Bytes,
     /// Set by [`Gateway::get`]: whether the target's own service was called.
     pub(crate) reached_target: bool,
@@ -152,7 +165,8 @@ impl Answer {
             self.content_type.as_deref(),
             Some("application/problem+json")
         );
-        assert_eq!(self.text(), DENIED_BODY);
+        let request_id = self.request_id.as_deref().expect("a correlation id header");
+        assert_eq!(self.json(), denied_body(request_id));
         assert!(!self.reached_target, "a denied call reached the target");
     }
 
@@ -164,6 +178,11 @@ impl Answer {
             Some("application/problem+json")
         );
         assert_eq!(self.json()["header"], header);
+        assert_eq!(self.json()["code"], "cross_api.malformed_header");
+        assert_eq!(
+            self.json()["request_id"].as_str(),
+            self.request_id.as_deref()
+        );
         assert!(!self.reached_target, "a malformed call reached the target");
     }
 
