@@ -3,7 +3,7 @@
 //! with learning, and a refusal with its correlation id.
 //!
 //! ```text
-//! cargo bench --all-features --bench operations
+//! cargo bench --bench operations
 //! ```
 
 use std::convert::Infallible;
