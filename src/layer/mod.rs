@@ -152,7 +152,8 @@ impl CrossApiLayer {
     /// source or target. It never covers, and so still refuses:
     ///
     /// - a malformed identity header (`400`), in either mode;
-    /// - a source header that contradicts or lacks the authenticated source (`403`);
+    /// - a source header that contradicts or lacks the authenticated source, or a peer whose
+    ///   credentials name no valid source (`403`);
     /// - any call while no snapshot is in force: there is nothing to judge against.
     ///
     /// An enforcing layer still honours a target policy in audit mode (`"enforce": false` in
