@@ -1,13 +1,18 @@
 //! Audit mode over real sockets: it lets through exactly the calls enforcement denies, marks
 //! them, and still refuses malformed identity, unverified sources and calls without a
-//! snapshot.
+//! snapshot. The certificate case runs on the per-connection glue without TLS: the mTLS
+//! tests cover the handshake.
 
 mod echo;
 mod support;
 
 use http::StatusCode;
 use serde_json::Value;
-use tower_cross_api::{Enforcement, PolicyHandle, SourceIdentity};
+use tower::ServiceExt;
+use tower_cross_api::tls::{ConnectionIdentity, PeerIdentity};
+use tower_cross_api::{
+    CertificateFault, Enforcement, PolicyHandle, SourceIdentity, TargetIdentity,
+};
 
 const POLICY: &str = r#"{ "revision": 3, "tenants": {
     "t1": {
@@ -172,5 +177,41 @@ async fn audit_refuses_every_call_while_no_snapshot_is_in_force() {
     assert_eq!(
         echo::seen(&answer).expect("reached")["would_deny"],
         "not_listed"
+    );
+}
+
+#[tokio::test]
+async fn audit_still_refuses_a_peer_whose_certificate_names_no_source() {
+    let layer = echo::layer(&policies())
+        .with_source(SourceIdentity::authenticated())
+        .with_target(TargetIdentity::path())
+        .with_enforcement(Enforcement::Audit);
+    let app = axum::Router::new()
+        .route("/{*rest}", axum::routing::get(|| async { "target" }))
+        .layer(layer);
+    let send = |peer: PeerIdentity, claim: Option<&'static str>| {
+        let app = app.clone();
+        async move {
+            let mut request = http::Request::get("/t1/orders/c");
+            if let Some(claim) = claim {
+                request = request.header("x-source-api", claim);
+            }
+            let request = request.body(axum::body::Body::empty()).expect("request");
+            let response = ConnectionIdentity::new(app, peer)
+                .oneshot(request)
+                .await
+                .expect("infallible");
+            response.status()
+        }
+    };
+    let crm = PeerIdentity::Source("t1/crm".parse().expect("api reference"));
+
+    let unparsable = PeerIdentity::Unidentified(CertificateFault::Unparsable);
+    assert_eq!(send(unparsable, None).await, StatusCode::FORBIDDEN);
+    assert_eq!(send(crm, Some("t1/billing")).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        send(crm, None).await,
+        StatusCode::OK,
+        "not listed: let through"
     );
 }
