@@ -81,8 +81,15 @@ async fn malformed_identity_is_one_warn_event_without_the_value() {
     assert_eq!(events.len(), 1, "{events:#?}");
     let event = &events[0];
     assert!(event.contains(" WARN "), "{event}");
-    assert!(event.contains("header=x-source-api"), "{event}");
-    assert!(event.contains("fault=\"malformed\""), "{event}");
+    for field in [
+        "tenant=acme",
+        "target=acme/orders",
+        "reason=\"malformed_header\"",
+        "header=x-source-api",
+        "fault=\"malformed\"",
+    ] {
+        assert!(event.contains(field), "{field} missing from {event}");
+    }
     assert!(
         !event.contains("CRM-secret"),
         "the header value was logged: {event}"

@@ -125,7 +125,10 @@ impl Gate {
                     .unwrap_or(crate::X_TARGET_API);
                 let request_id = RequestId::from_headers(&request.headers);
                 tracing::warn!(
+                    tenant = %source.tenant(),
                     source = %source,
+                    target = "-",
+                    reason = "malformed_header",
                     header = %header,
                     fault = fault.as_str(),
                     code = "cross_api.malformed_header",
@@ -208,10 +211,17 @@ impl Gate {
     fn refuse_source(&self, request: &Parts, fault: SourceFault) -> Refusal {
         let header = self.source.header_name();
         let request_id = RequestId::from_headers(&request.headers);
+        let target = self.target.resolve(request).ok().flatten();
+        let tenant = target.as_ref().map(|target| *target.tenant());
+        let (tenant, target) = (Optional(tenant.as_ref()), Optional(target.as_ref()));
 
         let refusal = match fault {
             SourceFault::Header(fault) => {
                 tracing::warn!(
+                    tenant = %tenant,
+                    source = "-",
+                    target = %target,
+                    reason = "malformed_header",
                     header = %header,
                     fault = fault.as_str(),
                     code = "cross_api.malformed_header",
@@ -231,6 +241,7 @@ impl Gate {
                 tracing::warn!(
                     tenant = %authenticated.tenant(),
                     source = %authenticated,
+                    target = %target,
                     claimed = %claimed,
                     reason = fault.as_str(),
                     code = "cross_api.denied",
@@ -242,6 +253,8 @@ impl Gate {
             SourceFault::Unauthenticated { claimed } => {
                 tracing::warn!(
                     tenant = %claimed.tenant(),
+                    source = "-",
+                    target = %target,
                     claimed = %claimed,
                     reason = fault.as_str(),
                     code = "cross_api.denied",
@@ -252,6 +265,9 @@ impl Gate {
             }
             SourceFault::UnidentifiedPeer { reason } => {
                 tracing::warn!(
+                    tenant = %tenant,
+                    source = "-",
+                    target = %target,
                     reason = fault.as_str(),
                     credentials = reason,
                     code = "cross_api.denied",
@@ -307,7 +323,7 @@ fn log_allowed(source: &ApiRef, target: Option<&ApiRef>, decision: Decision) {
     tracing::debug!(
         tenant = %tenant,
         source = %source,
-        target = %OptionalApi(target),
+        target = %Optional(target),
         decision = decision.as_str(),
         reason = decision.reason().as_str(),
         revision = decision.revision(),
@@ -321,7 +337,7 @@ fn log_denied(source: &ApiRef, target: Option<&ApiRef>, decision: Decision, refu
     tracing::info!(
         tenant = %tenant,
         source = %source,
-        target = %OptionalApi(target),
+        target = %Optional(target),
         decision = decision.as_str(),
         reason = decision.reason().as_str(),
         revision = decision.revision(),
@@ -344,7 +360,7 @@ fn log_would_deny(would_deny: &WouldDeny) {
     tracing::info!(
         tenant = %target.unwrap_or(source).tenant(),
         source = %source,
-        target = %OptionalApi(target),
+        target = %Optional(target),
         decision = "would_deny",
         reason = decision.reason().as_str(),
         revision = decision.revision(),
@@ -354,13 +370,13 @@ fn log_would_deny(would_deny: &WouldDeny) {
     );
 }
 
-/// Displays an optional target as `-` when the request named none.
-struct OptionalApi<'a>(Option<&'a ApiRef>);
+/// Displays an optional name as `-` when the request gave none.
+struct Optional<'a, T>(Option<&'a T>);
 
-impl std::fmt::Display for OptionalApi<'_> {
+impl<T: std::fmt::Display> std::fmt::Display for Optional<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
-            Some(api) => api.fmt(f),
+            Some(name) => name.fmt(f),
             None => f.write_str("-"),
         }
     }
