@@ -3,12 +3,7 @@
 
 mod support;
 
-#[allow(dead_code)]
-#[path = "../examples/gateway/admin.rs"]
-mod admin;
-#[allow(dead_code)]
-#[path = "../examples/gateway/app.rs"]
-mod app;
+use support::app;
 
 use std::net::SocketAddr;
 

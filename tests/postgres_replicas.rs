@@ -7,12 +7,7 @@
 
 mod support;
 
-#[allow(dead_code)]
-#[path = "../examples/gateway/admin.rs"]
-mod admin;
-#[allow(dead_code)]
-#[path = "../examples/gateway/app.rs"]
-mod app;
+use support::app;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -91,7 +86,7 @@ fn bearer(user: &str) -> String {
     format!("Bearer {user}")
 }
 
-async fn put(addr: SocketAddr, user: &str, if_match: Option<&str>, body: &str) -> support::Answer {
+async fn put(addr: SocketAddr, user: &str, if_match: Option<&str>, body: &str) -> support::Reply {
     let token = bearer(user);
     let mut headers = vec![("authorization", token.as_str())];
     if let Some(etag) = if_match {
@@ -100,7 +95,7 @@ async fn put(addr: SocketAddr, user: &str, if_match: Option<&str>, body: &str) -
     send(addr, Method::PUT, ACCESS, &headers, Some(body)).await
 }
 
-async fn get(addr: SocketAddr, user: &str, path: &str) -> support::Answer {
+async fn get(addr: SocketAddr, user: &str, path: &str) -> support::Reply {
     let token = bearer(user);
     send(
         addr,
@@ -112,7 +107,7 @@ async fn get(addr: SocketAddr, user: &str, path: &str) -> support::Answer {
     .await
 }
 
-fn etag(answer: &support::Answer) -> String {
+fn etag(answer: &support::Reply) -> String {
     answer.headers["etag"]
         .to_str()
         .expect("an ASCII ETag")

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tower_cross_api::admin::{Actor, AdminError, PolicyState};
 use tower_cross_api::{ApiId, ApiRef, PolicyHandle, TenantId};
 
-use crate::app::{AppState, DemoUser, Role};
+use super::{AppState, DemoUser, Role};
 
 /// Where the administration API reads and writes policies.
 #[derive(Clone, Debug)]

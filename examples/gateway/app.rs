@@ -11,9 +11,20 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::json;
-use tower_cross_api::{CrossApiLayer, PolicyHandle, TargetIdentity, VerifiedSource};
+use tower_cross_api::{
+    CrossApiLayer, EdgeLayer, Enforcement, PolicyHandle, SourceIdentity, TargetIdentity,
+    VerifiedSource, WouldDeny, X_SOURCE_API,
+};
 
-use crate::admin::{self, AdminBackend};
+#[path = "operations.rs"]
+mod operations;
+
+use operations::Operations;
+
+#[path = "admin.rs"]
+mod admin;
+
+use admin::AdminBackend;
 
 /// The demo policy: allow-all, an explicit list, an empty list and nothing configured.
 pub(crate) const DEMO_POLICY: &str = r#"{
@@ -107,6 +118,10 @@ pub(crate) struct AppState {
     pub(crate) target_calls: Arc<AtomicU64>,
     /// Where the administration API reads and writes policies.
     pub(crate) admin: AdminBackend,
+    /// Whether the gate enforces its denials or only reports them.
+    pub(crate) enforcement: Enforcement,
+    /// Metrics and audit learning, for the operator's routes.
+    pub(crate) operations: Operations,
 }
 
 impl Default for AppState {
@@ -122,6 +137,8 @@ impl AppState {
             admin: AdminBackend::File(policies.clone()),
             policies,
             target_calls: Arc::default(),
+            enforcement: Enforcement::Enforce,
+            operations: Operations::default(),
         }
     }
 
@@ -134,9 +151,31 @@ impl AppState {
 }
 
 /// The gateway: `GET /{tenant}/{api}/collections/{collection}`, gated by cross-API access,
-/// then by the target's own collection-level authorization.
+/// then by the target's own collection-level authorization; and the operator's routes.
 pub(crate) fn app(state: AppState) -> Router {
     let gate = CrossApiLayer::new(state.policies.clone()).with_target(TargetIdentity::path());
+    routes(state, gate)
+}
+
+/// The gateway over mutual TLS: the caller is the API named by the connection's client
+/// certificate, and `x-source-api` is only a claim checked against it. The edge removes the
+/// header's look-alikes before anything reads them; the target sees the verified caller in
+/// its extension and in one `x-source-api` written by the gateway.
+pub(crate) fn certificate_app(state: AppState) -> Router {
+    let gate = CrossApiLayer::new(state.policies.clone())
+        .with_source(SourceIdentity::authenticated())
+        .with_target(TargetIdentity::path())
+        .with_verified_header(X_SOURCE_API);
+
+    routes(state, gate).layer(EdgeLayer::new().with_claims_kept())
+}
+
+/// The gateway's routes behind `gate`, which follows the state's enforcement and feeds its
+/// audit learner.
+fn routes(state: AppState, gate: CrossApiLayer) -> Router {
+    let gate = gate
+        .with_enforcement(state.enforcement)
+        .with_learner(state.operations.learner.clone());
 
     Router::new()
         .route(
@@ -145,6 +184,7 @@ pub(crate) fn app(state: AppState) -> Router {
         )
         .route_layer(gate)
         .merge(admin::routes())
+        .merge(operations::routes())
         .with_state(state)
 }
 
@@ -153,6 +193,7 @@ async fn read_collection(
     State(state): State<AppState>,
     Path((tenant, api, collection)): Path<(String, String, String)>,
     source: Option<Extension<VerifiedSource>>,
+    would_deny: Option<Extension<WouldDeny>>,
     headers: HeaderMap,
 ) -> Response {
     state.target_calls.fetch_add(1, Ordering::SeqCst);
@@ -184,13 +225,18 @@ async fn read_collection(
         return (StatusCode::FORBIDDEN, Json(problem)).into_response();
     }
 
-    let caller = source.map(|Extension(source)| source.api().to_string());
+    let caller = source
+        .as_ref()
+        .map(|Extension(source)| source.api().to_string());
+    let revision = source.map(|Extension(source)| source.decision().revision());
     Json(json!({
         "tenant": tenant,
         "api": api,
         "collection": collection,
         "user": user.name,
         "caller": caller,
+        "revision": revision,
+        "would_deny": would_deny.map(|Extension(mark)| mark.decision().reason().as_str()),
     }))
     .into_response()
 }

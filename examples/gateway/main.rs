@@ -9,9 +9,17 @@
 //! With `--database-url postgres://...` (and `--features postgres`), PostgreSQL is the
 //! source of truth, seeded with the demo policy on first use, and the administration API
 //! takes writes.
+//!
+//! Over mutual TLS, the caller is the API named by its client certificate:
+//!
+//! ```text
+//! cargo run --example gateway -- --tls
+//! ```
 
-mod admin;
 mod app;
+#[allow(dead_code, reason = "shared with the tests, which use other parts")]
+mod pki;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,8 +27,9 @@ use std::time::Duration;
 
 use axum::http::header::AUTHORIZATION;
 use clap::Parser;
-use tower_cross_api::PolicyHandle;
+use metrics_exporter_prometheus::PrometheusBuilder;
 use tower_cross_api::source::FileSource;
+use tower_cross_api::{Enforcement, PolicyHandle, SpiffeMapping};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 use tracing_subscriber::EnvFilter;
@@ -37,6 +46,24 @@ struct Args {
     /// How often the policy file is checked for changes, in milliseconds.
     #[arg(long, default_value_t = 500, value_name = "MS")]
     reload_interval: u64,
+    /// Serve HTTPS; linked APIs present client certificates, end users none.
+    #[arg(long)]
+    tls: bool,
+    /// The directory of ca.pem, server.pem and server-key.pem (PKCS#8); generated with
+    /// demo client certificates when absent or empty.
+    #[arg(long, value_name = "DIR", requires = "tls")]
+    tls_dir: Option<PathBuf>,
+    /// The SPIFFE trust domain of client certificates.
+    #[arg(
+        long,
+        default_value = "gateway.test",
+        value_name = "DOMAIN",
+        requires = "tls"
+    )]
+    trust_domain: String,
+    /// Let denied calls through, logged and counted as `would_deny` (audit mode).
+    #[arg(long)]
+    audit: bool,
     /// PostgreSQL as the source of truth instead of a file (needs the `postgres` feature);
     /// an empty database is seeded with the demo policy.
     #[arg(long, value_name = "URL", conflicts_with = "policy")]
@@ -51,10 +78,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
 
     let policies = PolicyHandle::new();
-    if let Some(url) = &args.database_url {
-        let state = database_state(url, policies).await?;
-        return serve(args.addr, state).await;
+    let mut state = match &args.database_url {
+        Some(url) => database_state(url, policies).await?,
+        None => file_state(&args, policies).await?,
+    };
+    state.operations.metrics = Some(PrometheusBuilder::new().install_recorder()?);
+    if args.audit {
+        state.enforcement = Enforcement::Audit;
     }
+
+    if args.tls {
+        return serve_tls(&args, state).await;
+    }
+
+    let router = app::app(state)
+        .layer(TraceLayer::new_for_http())
+        .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]));
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "gateway listening");
+    axum::serve(listener, router).await?;
+    Ok(())
+}
+
+/// Publishes the policy file (or the demo policy) and follows the file; read-only
+/// administration.
+async fn file_state(
+    args: &Args,
+    policies: PolicyHandle,
+) -> Result<app::AppState, Box<dyn std::error::Error>> {
     match &args.policy {
         Some(path) => {
             let source = FileSource::new(path, policies.clone())
@@ -68,8 +119,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tracing::info!(revision, "published the demo policy");
         }
     }
+    Ok(app::AppState::new(policies))
+}
 
-    serve(args.addr, app::AppState::new(policies)).await
+/// Serves HTTPS, the caller of a linked call taken from its client certificate.
+async fn serve_tls(args: &Args, state: app::AppState) -> Result<(), Box<dyn std::error::Error>> {
+    let mapping = SpiffeMapping::new(&args.trust_domain)?;
+    let dir = args
+        .tls_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("tower-cross-api-gateway-tls"));
+
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    if tls::is_absent_or_empty(&dir)? {
+        tls::generate(&dir, &mapping)?;
+        println!("{}", tls::instructions(&dir, listener.local_addr()?));
+    }
+    let config = tls::load(&dir)?;
+
+    let router = app::certificate_app(state)
+        .layer(TraceLayer::new_for_http())
+        .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]));
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        dir = %dir.display(),
+        trust_domain = mapping.trust_domain(),
+        "gateway listening over TLS"
+    );
+    tls::serve(listener, config, mapping, router).await?;
+    Ok(())
 }
 
 /// Migrates and seeds the database, follows it into `policies`, and administers it.
@@ -104,14 +182,4 @@ async fn database_state(
     _policies: PolicyHandle,
 ) -> Result<app::AppState, Box<dyn std::error::Error>> {
     Err("--database-url needs the gateway built with `--features postgres`".into())
-}
-
-async fn serve(addr: SocketAddr, state: app::AppState) -> Result<(), Box<dyn std::error::Error>> {
-    let router = app::app(state)
-        .layer(TraceLayer::new_for_http())
-        .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]));
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, "gateway listening");
-    axum::serve(listener, router).await?;
-    Ok(())
 }

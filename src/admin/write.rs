@@ -3,7 +3,9 @@
 use std::time::SystemTime;
 
 use crate::id::{ApiRef, TenantId};
-use crate::policy::{PolicyDocument, PolicyError, PolicyHandle, Snapshot, TargetPolicy};
+use crate::policy::{
+    AccessDocument, PolicyDocument, PolicyError, PolicyHandle, Snapshot, TargetPolicy,
+};
 
 use super::state::find;
 use super::{Actor, AdminError, AuditRecord, Change};
@@ -176,7 +178,18 @@ impl Write {
         let mut document = snapshot.to_document();
         if let Some(tenant) = document.tenants.get_mut(self.target.tenant().as_str()) {
             let target = self.target.api().to_string();
-            match after.to_document() {
+            let enforce = tenant
+                .cross_api_access
+                .get(&target)
+                .is_none_or(|access| access.enforce);
+            let access = match after.to_document() {
+                Some(access) => Some(AccessDocument { enforce, ..access }),
+                None => (!enforce).then(|| AccessDocument {
+                    enforce,
+                    ..AccessDocument::default()
+                }),
+            };
+            match access {
                 Some(access) => tenant.cross_api_access.insert(target, access),
                 None => tenant.cross_api_access.remove(&target),
             };

@@ -26,6 +26,22 @@ use crate::id::ApiRef;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AuthenticatedSource(pub ApiRef);
 
+/// A connection whose peer presented credentials that name no valid source, inserted into
+/// the extensions of each of its requests in place of an [`AuthenticatedSource`].
+///
+/// [`SourceIdentity::authenticated`] refuses every such request with `403 Forbidden`, with
+/// or without a source header: a caller that tried to authenticate and failed is neither a
+/// linked call nor end-user traffic. The reason is a stable, lower-case name for the logs.
+///
+/// ```
+/// use tower_cross_api::UnidentifiedPeer;
+///
+/// let mut request = http::Request::new(());
+/// request.extensions_mut().insert(UnidentifiedPeer("foreign_trust_domain"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct UnidentifiedPeer(pub &'static str);
+
 /// The source that passed the gate, inserted into the request's extensions before the inner
 /// service is called, with the decision that let it through.
 ///
@@ -68,11 +84,14 @@ impl VerifiedSource {
 /// Where the layer reads the source of a call.
 ///
 /// - [`header`](Self::header) (the default): the `x-source-api` header, set by a trusted edge
-///   that removes any client-sent copy. Absent means end-user traffic.
+///   that removes any client-sent copy. Absent means end-user traffic. When an earlier layer
+///   did authenticate the request ([`AuthenticatedSource`] or [`UnidentifiedPeer`]), that
+///   wins as in `authenticated` mode: a proof is never overruled by a header nor ignored.
 /// - [`authenticated`](Self::authenticated): the [`AuthenticatedSource`] extension. A header
 ///   is then only a claim: one that names the same source is accepted, one that names another
 ///   is a contradiction, and one on a request with no authenticated source is refused, so an
-///   unauthenticated claim never turns end-user traffic into a linked call.
+///   unauthenticated claim never turns end-user traffic into a linked call. A request that
+///   carries an [`UnidentifiedPeer`] is refused whatever its headers say.
 ///
 /// ```
 /// use http::HeaderName;
@@ -106,6 +125,12 @@ pub enum SourceFault {
         /// What the header claimed.
         claimed: ApiRef,
     },
+    /// The connection's peer presented credentials that name no valid source
+    /// ([`UnidentifiedPeer`]): `403 Forbidden`.
+    UnidentifiedPeer {
+        /// Why its credentials name no source.
+        reason: &'static str,
+    },
 }
 
 impl SourceFault {
@@ -115,6 +140,7 @@ impl SourceFault {
             Self::Header(fault) => fault.as_str(),
             Self::Contradiction { .. } => "contradiction",
             Self::Unauthenticated { .. } => "unauthenticated_claim",
+            Self::UnidentifiedPeer { .. } => "unidentified_peer",
         }
     }
 }
@@ -137,6 +163,9 @@ impl fmt::Display for SourceFault {
                     f,
                     "the header claims {claimed} without an authenticated source"
                 )
+            }
+            Self::UnidentifiedPeer { reason } => {
+                write!(f, "the peer's credentials name no valid source: {reason}")
             }
         }
     }
@@ -183,14 +212,19 @@ impl SourceIdentity {
     )]
     pub fn resolve(&self, request: &Parts) -> Result<Option<ApiRef>, SourceFault> {
         let claimed = header::read(&request.headers, &self.header).map_err(SourceFault::Header)?;
-        if !self.authenticated {
-            return Ok(claimed);
-        }
-
         let authenticated = request
             .extensions
             .get::<AuthenticatedSource>()
             .map(|source| source.0);
+        let unidentified = request.extensions.get::<UnidentifiedPeer>();
+
+        if !self.authenticated && authenticated.is_none() && unidentified.is_none() {
+            return Ok(claimed);
+        }
+        if let Some(UnidentifiedPeer(reason)) = unidentified {
+            return Err(SourceFault::UnidentifiedPeer { reason });
+        }
+
         match (authenticated, claimed) {
             (authenticated, None) => Ok(authenticated),
             (Some(authenticated), Some(claimed)) if authenticated == claimed => Ok(Some(claimed)),
@@ -235,14 +269,46 @@ mod tests {
     }
 
     #[test]
-    fn header_identity_ignores_extensions() {
+    fn header_identity_defers_to_an_authenticated_source() {
         let identity = SourceIdentity::default();
 
-        assert_eq!(identity.resolve(&parts(None, Some("t1/a"))), Ok(None));
         assert_eq!(
-            identity.resolve(&parts(Some("t1/b"), Some("t1/a"))),
+            identity.resolve(&parts(Some("t1/b"), None)),
             Ok(Some(api("t1/b")))
         );
+        assert_eq!(
+            identity.resolve(&parts(None, Some("t1/a"))),
+            Ok(Some(api("t1/a")))
+        );
+        assert_eq!(
+            identity.resolve(&parts(Some("t1/a"), Some("t1/a"))),
+            Ok(Some(api("t1/a")))
+        );
+        assert_eq!(
+            identity.resolve(&parts(Some("t1/b"), Some("t1/a"))),
+            Err(SourceFault::Contradiction {
+                authenticated: api("t1/a"),
+                claimed: api("t1/b")
+            })
+        );
+
+        let mut unidentified = parts(Some("t1/b"), None);
+        unidentified.extensions.insert(UnidentifiedPeer("port"));
+        let fault = SourceFault::UnidentifiedPeer { reason: "port" };
+        assert_eq!(identity.resolve(&unidentified), Err(fault));
+    }
+
+    #[test]
+    fn unidentified_peer_is_refused_with_or_without_a_claim() {
+        let identity = SourceIdentity::authenticated();
+        let fault = SourceFault::UnidentifiedPeer { reason: "port" };
+
+        for (header, authenticated) in [(None, None), (Some("t1/a"), None), (None, Some("t1/a"))] {
+            let mut request = parts(header, authenticated);
+            request.extensions.insert(UnidentifiedPeer("port"));
+            assert_eq!(identity.resolve(&request), Err(fault));
+        }
+        assert_eq!(fault.as_str(), "unidentified_peer");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 
+use super::request_id::{RequestId, X_REQUEST_ID};
 use crate::decision::Decision;
 use crate::id::ApiRef;
 use crate::identity::{HeaderFault, SourceFault};
@@ -14,11 +15,21 @@ use crate::identity::{HeaderFault, SourceFault};
 /// The sentence of every `403 Forbidden` the gate sends.
 pub const DENIED_DETAIL: &str = "Source API is not authorized to call the target API.";
 
+/// The sentence of a denial answered as if the target did not exist; see
+/// [`CrossApiLayer::with_denied_as_not_found`](crate::CrossApiLayer::with_denied_as_not_found).
+pub const NOT_FOUND_DETAIL: &str = "The requested resource does not exist.";
+
 /// Why the gate refused a request, handed to the [`Rejection`] that answers it.
+///
+/// Every refusal carries the request's correlation id and a stable machine-readable
+/// [`code`](Self::code). The code never tells why a policy denied: every policy denial and
+/// every unverified source shares `cross_api.denied`, so a refused caller learns nothing of
+/// the target's policy, of its tenant's APIs, or of other tenants. The reason is in the log
+/// event, which carries the same `request_id`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Refusal {
-    /// The policy denied the call: `403 Forbidden`.
+    /// The policy denied the call: `403 Forbidden`, code `cross_api.denied`.
     Denied {
         /// The caller.
         source: ApiRef,
@@ -26,19 +37,37 @@ pub enum Refusal {
         target: Option<ApiRef>,
         /// The decision, with its reason and revision.
         decision: Decision,
+        /// The correlation id.
+        request_id: RequestId,
     },
-    /// An identity header is malformed: `400 Bad Request`.
+    /// The policy denied the call, and the layer answers denials as if the target did not
+    /// exist: `404 Not Found`, code `cross_api.not_found`.
+    DeniedAsNotFound {
+        /// The caller.
+        source: ApiRef,
+        /// The target, when the request named one.
+        target: Option<ApiRef>,
+        /// The decision, with its reason and revision.
+        decision: Decision,
+        /// The correlation id.
+        request_id: RequestId,
+    },
+    /// An identity header is malformed: `400 Bad Request`, code `cross_api.malformed_header`.
     MalformedHeader {
         /// The header.
         header: HeaderName,
         /// What is wrong with it.
         fault: HeaderFault,
+        /// The correlation id.
+        request_id: RequestId,
     },
     /// The source claimed by a header contradicts the authenticated one, or no authenticated
-    /// source backs the claim: `403 Forbidden`.
+    /// source backs the claim: `403 Forbidden`, code `cross_api.denied`.
     UnverifiedSource {
         /// What is wrong.
         fault: SourceFault,
+        /// The correlation id.
+        request_id: RequestId,
     },
 }
 
@@ -47,7 +76,28 @@ impl Refusal {
     pub const fn status(&self) -> StatusCode {
         match self {
             Self::MalformedHeader { .. } => StatusCode::BAD_REQUEST,
+            Self::DeniedAsNotFound { .. } => StatusCode::NOT_FOUND,
             Self::Denied { .. } | Self::UnverifiedSource { .. } => StatusCode::FORBIDDEN,
+        }
+    }
+
+    /// The stable, machine-readable code of the refusal: `cross_api.denied`,
+    /// `cross_api.not_found` or `cross_api.malformed_header`.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::Denied { .. } | Self::UnverifiedSource { .. } => "cross_api.denied",
+            Self::DeniedAsNotFound { .. } => "cross_api.not_found",
+            Self::MalformedHeader { .. } => "cross_api.malformed_header",
+        }
+    }
+
+    /// The correlation id, as in the body and the log event.
+    pub const fn request_id(&self) -> &RequestId {
+        match self {
+            Self::Denied { request_id, .. }
+            | Self::DeniedAsNotFound { request_id, .. }
+            | Self::MalformedHeader { request_id, .. }
+            | Self::UnverifiedSource { request_id, .. } => request_id,
         }
     }
 }
@@ -88,37 +138,71 @@ impl fmt::Debug for Rejection {
 
 const PROBLEM_JSON: HeaderValue = HeaderValue::from_static("application/problem+json");
 
-const DENIED_BODY: &str = concat!(
-    r#"{"type":"about:blank","title":"Forbidden","status":403,"#,
-    r#""detail":"Source API is not authorized to call the target API."}"#
-);
-
-/// The default rejection: an RFC 9457 `application/problem+json` body.
+/// The default rejection: an RFC 9457 `application/problem+json` body with the refusal's
+/// `code` and `request_id`, and the id again in the `x-request-id` response header.
 ///
-/// Every `403` carries the same body, whose `detail` is exactly [`DENIED_DETAIL`]: a refused
-/// caller learns nothing of the target's policy. A `400` names the malformed header.
+/// Every `403` carries the same body but for its `request_id`, whose `detail` is exactly
+/// [`DENIED_DETAIL`] and whose `code` is `cross_api.denied`: a refused caller learns nothing
+/// of the target's policy. A `404` for a concealed denial says only [`NOT_FOUND_DETAIL`]. A
+/// `400` names the malformed header.
+///
+/// ```
+/// use http::StatusCode;
+/// use tower_cross_api::{Decision, Refusal, RequestId, problem_json};
+///
+/// let refusal = Refusal::Denied {
+///     source: "acme/crm".parse()?,
+///     target: Some("acme/orders".parse()?),
+///     decision: Decision::no_snapshot(),
+///     request_id: RequestId::parse(b"req-1").expect("sane"),
+/// };
+/// let response = problem_json(&refusal);
+///
+/// assert_eq!(response.status(), StatusCode::FORBIDDEN);
+/// assert_eq!(response.headers()["x-request-id"], "req-1");
+/// let body: serde_json::Value = serde_json::from_slice(response.body())?;
+/// assert_eq!(body["code"], "cross_api.denied");
+/// assert_eq!(body["request_id"], "req-1");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn problem_json(refusal: &Refusal) -> Response<Bytes> {
-    let body = match refusal {
-        Refusal::Denied { .. } | Refusal::UnverifiedSource { .. } => {
-            Bytes::from_static(DENIED_BODY.as_bytes())
-        }
-        Refusal::MalformedHeader { header, fault } => {
-            let problem = serde_json::json!({
-                "type": "about:blank",
-                "title": "Bad Request",
-                "status": 400,
-                "detail": format!(
-                    "The {header} header must appear once, as <tenant>/<api>: {fault}."
-                ),
-                "header": header.as_str(),
-            });
-            Bytes::from(problem.to_string())
-        }
+    let request_id = refusal.request_id().as_str();
+    let problem = match refusal {
+        Refusal::Denied { .. } | Refusal::UnverifiedSource { .. } => serde_json::json!({
+            "type": "about:blank",
+            "title": "Forbidden",
+            "status": 403,
+            "detail": DENIED_DETAIL,
+            "code": refusal.code(),
+            "request_id": request_id,
+        }),
+        Refusal::DeniedAsNotFound { .. } => serde_json::json!({
+            "type": "about:blank",
+            "title": "Not Found",
+            "status": 404,
+            "detail": NOT_FOUND_DETAIL,
+            "code": refusal.code(),
+            "request_id": request_id,
+        }),
+        Refusal::MalformedHeader { header, fault, .. } => serde_json::json!({
+            "type": "about:blank",
+            "title": "Bad Request",
+            "status": 400,
+            "detail": format!(
+                "The {header} header must appear once, as <tenant>/<api>: {fault}."
+            ),
+            "header": header.as_str(),
+            "code": refusal.code(),
+            "request_id": request_id,
+        }),
     };
 
-    let mut response = Response::new(body);
+    let mut response = Response::new(Bytes::from(problem.to_string()));
     *response.status_mut() = refusal.status();
     response.headers_mut().insert(CONTENT_TYPE, PROBLEM_JSON);
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert(X_REQUEST_ID, value);
+    }
     response
 }
 
@@ -133,14 +217,67 @@ mod tests {
             source: "t1/a".parse().expect("ref"),
             target: None,
             decision: Decision::no_snapshot(),
+            request_id: request_id(),
         };
         let response = problem_json(&refusal);
 
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
         assert_eq!(response.headers()[CONTENT_TYPE], "application/problem+json");
+        assert_eq!(response.headers()[X_REQUEST_ID], "r-1");
         let body: serde_json::Value = serde_json::from_slice(response.body()).expect("json");
-        assert_eq!(body["detail"], DENIED_DETAIL);
-        assert_eq!(body["status"], 403);
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "type": "about:blank",
+                "title": "Forbidden",
+                "status": 403,
+                "detail": DENIED_DETAIL,
+                "code": "cross_api.denied",
+                "request_id": "r-1",
+            })
+        );
+    }
+
+    fn request_id() -> RequestId {
+        RequestId::parse(b"r-1").expect("sane")
+    }
+
+    #[test]
+    fn unverified_source_looks_like_any_denial() {
+        let denied = Refusal::Denied {
+            source: "t1/a".parse().expect("ref"),
+            target: Some("t1/b".parse().expect("ref")),
+            decision: Decision::no_snapshot(),
+            request_id: request_id(),
+        };
+        let unverified = Refusal::UnverifiedSource {
+            fault: SourceFault::Unauthenticated {
+                claimed: "t1/a".parse().expect("ref"),
+            },
+            request_id: request_id(),
+        };
+
+        assert_eq!(
+            problem_json(&denied).body(),
+            problem_json(&unverified).body()
+        );
+    }
+
+    #[test]
+    fn concealed_denial_is_a_plain_not_found() {
+        let refusal = Refusal::DeniedAsNotFound {
+            source: "t1/a".parse().expect("ref"),
+            target: Some("t1/b".parse().expect("ref")),
+            decision: Decision::no_snapshot(),
+            request_id: request_id(),
+        };
+        let response = problem_json(&refusal);
+
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        let body: serde_json::Value = serde_json::from_slice(response.body()).expect("json");
+        assert_eq!(body["detail"], NOT_FOUND_DETAIL);
+        assert_eq!(body["code"], "cross_api.not_found");
+        assert_eq!(body["request_id"], "r-1");
     }
 
     #[test]
@@ -148,12 +285,15 @@ mod tests {
         let refusal = Refusal::MalformedHeader {
             header: X_SOURCE_API,
             fault: HeaderFault::Empty,
+            request_id: request_id(),
         };
         let response = problem_json(&refusal);
 
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         let body: serde_json::Value = serde_json::from_slice(response.body()).expect("json");
         assert_eq!(body["header"], "x-source-api");
+        assert_eq!(body["code"], "cross_api.malformed_header");
+        assert_eq!(body["request_id"], "r-1");
         assert_eq!(
             body["detail"],
             "The x-source-api header must appear once, as <tenant>/<api>: it is empty."

@@ -5,15 +5,19 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::{Request, Response};
+use http::{HeaderMap, HeaderValue, Request, Response};
 use tower_service::Service;
 
 use super::Gate;
 use super::future::ResponseFuture;
 use super::rejection::Refusal;
-use crate::decision::{Decision, Reason};
+use super::request_id::RequestId;
+use super::would_deny::WouldDeny;
+use crate::decision::{Decision, Enforcement, Reason};
+use crate::edge::{Folded, remove_folded};
 use crate::id::ApiRef;
 use crate::identity::{SourceFault, VerifiedSource};
+use crate::policy::Snapshot;
 
 /// The service [`CrossApiLayer`](super::CrossApiLayer) wraps around a target's service.
 ///
@@ -64,34 +68,51 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let (mut parts, body) = request.into_parts();
 
-        match self.gate.check(&parts) {
-            Ok(None) => {}
-            Ok(Some(verified)) => {
-                parts.extensions.insert(verified);
+        let verified = match self.gate.check(&parts) {
+            Verdict::EndUser => None,
+            Verdict::Allowed(verified) => Some(verified),
+            Verdict::LetBy(would_deny) => {
+                parts.extensions.insert(would_deny);
+                None
             }
-            Err(refusal) => {
+            Verdict::Refused(refusal) => {
                 let response = self.gate.rejection.respond(&refusal).map(ResBody::from);
                 return ResponseFuture::refused(response);
             }
+        };
+
+        if let Some(header) = &self.gate.verified_header {
+            write_verified_header(&mut parts.headers, header, verified.as_ref());
+        }
+        if let Some(verified) = verified {
+            parts.extensions.insert(verified);
         }
 
         ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)))
     }
 }
 
+/// What the gate makes of a request. Not a `Result`: a refusal holds its API references
+/// inline, so that the request path never allocates, and is returned by value.
+enum Verdict {
+    /// No source identity: end-user traffic, untouched.
+    EndUser,
+    /// An allowed linked call.
+    Allowed(VerifiedSource),
+    /// A denied linked call let through in audit mode.
+    LetBy(WouldDeny),
+    /// Refused: the inner service is not called.
+    Refused(Refusal),
+}
+
 impl Gate {
-    /// The gate's whole judgement of one request head: `Ok(None)` for end-user traffic,
-    /// `Ok(Some(_))` for an allowed linked call, `Err(_)` for a refusal. Logs one event.
-    #[expect(
-        clippy::result_large_err,
-        reason = "identifiers are inline so that the request path never allocates; boxing the \
-                  refusal would allocate on every refusal"
-    )]
-    fn check(&self, request: &Parts) -> Result<Option<VerifiedSource>, Refusal> {
+    /// The gate's whole judgement of one request head, on one load of the snapshot. Logs one
+    /// event and counts one decision.
+    fn check(&self, request: &Parts) -> Verdict {
         let source = match self.source.resolve(request) {
             Ok(Some(source)) => source,
-            Ok(None) => return Ok(None),
-            Err(fault) => return Err(self.refuse_source(fault)),
+            Ok(None) => return Verdict::EndUser,
+            Err(fault) => return Verdict::Refused(self.refuse_source(request, fault)),
         };
 
         let target = match self.target.resolve(request) {
@@ -102,45 +123,115 @@ impl Gate {
                     .header_name()
                     .cloned()
                     .unwrap_or(crate::X_TARGET_API);
+                let request_id = RequestId::from_headers(&request.headers);
                 tracing::warn!(
+                    tenant = %source.tenant(),
                     source = %source,
+                    target = "-",
+                    reason = "malformed_header",
                     header = %header,
                     fault = fault.as_str(),
+                    code = "cross_api.malformed_header",
+                    request_id = %request_id,
                     "cross-API call refused: malformed target header"
                 );
-                return Err(Refusal::MalformedHeader { header, fault });
+                self.policies.with_current(|snapshot| {
+                    count(snapshot, Some(&source), None, "deny", "malformed_header");
+                });
+                return Verdict::Refused(Refusal::MalformedHeader {
+                    header,
+                    fault,
+                    request_id,
+                });
             }
         };
 
-        let decision = match &target {
-            Some(target) => self.policies.decide(&source, target),
-            None => Decision::new(Reason::UnknownTarget, self.policies.revision().unwrap_or(0)),
+        self.policies
+            .with_current(|snapshot| self.judge(request, snapshot, source, target))
+    }
+
+    /// Decides a linked call on `snapshot` and acts on the decision.
+    fn judge(
+        &self,
+        request: &Parts,
+        snapshot: Option<&Snapshot>,
+        source: ApiRef,
+        target: Option<ApiRef>,
+    ) -> Verdict {
+        let decision = match (snapshot, &target) {
+            (None, _) => Decision::no_snapshot(),
+            (Some(snapshot), Some(target)) => snapshot.decide(&source, target),
+            (Some(snapshot), None) => Decision::new(Reason::UnknownTarget, snapshot.revision()),
         };
-        log_decision(&source, target.as_ref(), decision);
+        let reason = decision.reason().as_str();
 
         if decision.is_allowed() {
-            Ok(Some(VerifiedSource::new(source, decision)))
-        } else {
-            Err(Refusal::Denied {
+            log_allowed(&source, target.as_ref(), decision);
+            count(snapshot, Some(&source), target.as_ref(), "allow", reason);
+            return Verdict::Allowed(VerifiedSource::new(source, decision));
+        }
+
+        let request_id = RequestId::from_headers(&request.headers);
+        if decision.would_pass(self.enforcement) {
+            let would_deny = WouldDeny::new(source, target, decision, self.enforcement, request_id);
+            log_would_deny(&would_deny);
+            count(
+                snapshot,
+                Some(&source),
+                target.as_ref(),
+                "would_deny",
+                reason,
+            );
+            if let (Some(learner), Some(target)) = (&self.learner, &target) {
+                learner.record(&source, target, decision.reason());
+            }
+            return Verdict::LetBy(would_deny);
+        }
+
+        let refusal = if self.denied_as_not_found {
+            Refusal::DeniedAsNotFound {
                 source,
                 target,
                 decision,
-            })
-        }
+                request_id,
+            }
+        } else {
+            Refusal::Denied {
+                source,
+                target,
+                decision,
+                request_id,
+            }
+        };
+        log_denied(&source, target.as_ref(), decision, &refusal);
+        count(snapshot, Some(&source), target.as_ref(), "deny", reason);
+        Verdict::Refused(refusal)
     }
 
-    fn refuse_source(&self, fault: SourceFault) -> Refusal {
+    fn refuse_source(&self, request: &Parts, fault: SourceFault) -> Refusal {
         let header = self.source.header_name();
-        match fault {
+        let request_id = RequestId::from_headers(&request.headers);
+        let target = self.target.resolve(request).ok().flatten();
+        let tenant = target.as_ref().map(|target| *target.tenant());
+        let (tenant, target) = (Optional(tenant.as_ref()), Optional(target.as_ref()));
+
+        let refusal = match fault {
             SourceFault::Header(fault) => {
                 tracing::warn!(
+                    tenant = %tenant,
+                    source = "-",
+                    target = %target,
+                    reason = "malformed_header",
                     header = %header,
                     fault = fault.as_str(),
+                    code = "cross_api.malformed_header",
+                    request_id = %request_id,
                     "cross-API call refused: malformed source header"
                 );
                 Refusal::MalformedHeader {
                     header: header.clone(),
                     fault,
+                    request_id,
                 }
             }
             SourceFault::Contradiction {
@@ -150,60 +241,223 @@ impl Gate {
                 tracing::warn!(
                     tenant = %authenticated.tenant(),
                     source = %authenticated,
+                    target = %target,
                     claimed = %claimed,
                     reason = fault.as_str(),
+                    code = "cross_api.denied",
+                    request_id = %request_id,
                     "cross-API call refused: the source header contradicts the authenticated source"
                 );
-                Refusal::UnverifiedSource { fault }
+                Refusal::UnverifiedSource { fault, request_id }
             }
             SourceFault::Unauthenticated { claimed } => {
                 tracing::warn!(
                     tenant = %claimed.tenant(),
+                    source = "-",
+                    target = %target,
                     claimed = %claimed,
                     reason = fault.as_str(),
+                    code = "cross_api.denied",
+                    request_id = %request_id,
                     "cross-API call refused: a source header without an authenticated source"
                 );
-                Refusal::UnverifiedSource { fault }
+                Refusal::UnverifiedSource { fault, request_id }
             }
-        }
+            SourceFault::UnidentifiedPeer { reason } => {
+                tracing::warn!(
+                    tenant = %tenant,
+                    source = "-",
+                    target = %target,
+                    reason = fault.as_str(),
+                    credentials = reason,
+                    code = "cross_api.denied",
+                    request_id = %request_id,
+                    "cross-API call refused: the peer's credentials name no valid source"
+                );
+                Refusal::UnverifiedSource { fault, request_id }
+            }
+        };
+
+        let reason = match refusal {
+            Refusal::MalformedHeader { .. } => "malformed_header",
+            _ => "unverified_source",
+        };
+        self.policies
+            .with_current(|snapshot| count(snapshot, None, None, "deny", reason));
+        refusal
     }
 }
 
-fn log_decision(source: &ApiRef, target: Option<&ApiRef>, decision: Decision) {
+/// Leaves exactly one `header`, the verified source, or none on end-user traffic and on calls
+/// let through in audit mode.
+fn write_verified_header(
+    headers: &mut HeaderMap,
+    header: &Folded,
+    verified: Option<&VerifiedSource>,
+) {
+    remove_folded(headers, header, false, |_| {});
+
+    if let Some(verified) = verified {
+        let value = HeaderValue::from_str(&verified.api().to_string())
+            .expect("an API reference is always a valid header value");
+        headers.insert(header.exact().clone(), value);
+    }
+}
+
+/// Counts one decision when the `metrics` feature is on; nothing otherwise.
+#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+fn count(
+    snapshot: Option<&Snapshot>,
+    source: Option<&ApiRef>,
+    target: Option<&ApiRef>,
+    decision: &'static str,
+    reason: &'static str,
+) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::count(snapshot, source, target, decision, reason);
+}
+
+fn log_allowed(source: &ApiRef, target: Option<&ApiRef>, decision: Decision) {
     let tenant = target.unwrap_or(source).tenant();
-    let target = tracing::field::display(OptionalApi(target));
 
-    if decision.is_allowed() {
-        tracing::debug!(
-            tenant = %tenant,
-            source = %source,
-            target,
-            decision = decision.as_str(),
-            reason = decision.reason().as_str(),
-            revision = decision.revision(),
-            "cross-API call allowed"
-        );
-    } else {
-        tracing::info!(
-            tenant = %tenant,
-            source = %source,
-            target,
-            decision = decision.as_str(),
-            reason = decision.reason().as_str(),
-            revision = decision.revision(),
-            "cross-API call denied"
-        );
-    }
+    tracing::debug!(
+        tenant = %tenant,
+        source = %source,
+        target = %Optional(target),
+        decision = decision.as_str(),
+        reason = decision.reason().as_str(),
+        revision = decision.revision(),
+        "cross-API call allowed"
+    );
 }
 
-/// Displays an optional target as `-` when the request named none.
-struct OptionalApi<'a>(Option<&'a ApiRef>);
+fn log_denied(source: &ApiRef, target: Option<&ApiRef>, decision: Decision, refusal: &Refusal) {
+    let tenant = target.unwrap_or(source).tenant();
 
-impl std::fmt::Display for OptionalApi<'_> {
+    tracing::info!(
+        tenant = %tenant,
+        source = %source,
+        target = %Optional(target),
+        decision = decision.as_str(),
+        reason = decision.reason().as_str(),
+        revision = decision.revision(),
+        status = refusal.status().as_u16(),
+        code = refusal.code(),
+        request_id = %refusal.request_id(),
+        "cross-API call denied"
+    );
+}
+
+fn log_would_deny(would_deny: &WouldDeny) {
+    let source = would_deny.source();
+    let target = would_deny.target();
+    let decision = would_deny.decision();
+    let mode = match would_deny.layer_enforcement() {
+        Enforcement::Audit => "layer",
+        Enforcement::Enforce => "target",
+    };
+
+    tracing::info!(
+        tenant = %target.unwrap_or(source).tenant(),
+        source = %source,
+        target = %Optional(target),
+        decision = "would_deny",
+        reason = decision.reason().as_str(),
+        revision = decision.revision(),
+        audit = mode,
+        request_id = %would_deny.request_id(),
+        "cross-API call would be denied; let through in audit mode"
+    );
+}
+
+/// Displays an optional name as `-` when the request gave none.
+struct Optional<'a, T>(Option<&'a T>);
+
+impl<T: std::fmt::Display> std::fmt::Display for Optional<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
-            Some(api) => api.fmt(f),
+            Some(name) => name.fmt(f),
             None => f.write_str("-"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use http::{HeaderName, HeaderValue};
+    use tower::ServiceExt;
+
+    use crate::{CrossApiLayer, PolicyHandle, TargetIdentity, X_SOURCE_API};
+
+    use super::*;
+
+    /// The `x-source-api` values the inner service sees, in order, or `None` when refused.
+    async fn seen(headers: &[(&str, &str)]) -> Option<Vec<String>> {
+        let policies = PolicyHandle::new();
+        policies
+            .publish_json(
+                r#"{ "tenants": { "t1": {
+                "apis": ["orders", "billing"],
+                "cross_api_access": { "orders": { "allow": ["billing"] } }
+            } } }"#,
+            )
+            .expect("policy");
+        let layer = CrossApiLayer::new(policies)
+            .with_target(TargetIdentity::path())
+            .with_verified_header(X_SOURCE_API);
+        let inner = tower::service_fn(|request: Request<()>| async move {
+            let values: Vec<String> = request
+                .headers()
+                .iter()
+                .filter(|(name, _)| name.as_str().replace(['_', '.'], "-") == "x-source-api")
+                .map(|(_, value)| value.to_str().unwrap_or("?").to_owned())
+                .collect();
+            Ok::<_, Infallible>(Response::new(Bytes::from(values.join(","))))
+        });
+
+        let mut request = Request::get("/t1/orders/c1").body(()).expect("request");
+        for (name, value) in headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).expect("name");
+            request
+                .headers_mut()
+                .append(name, HeaderValue::from_str(value).expect("value"));
+        }
+        let response = tower_layer::Layer::layer(&layer, inner)
+            .oneshot(request)
+            .await
+            .expect("infallible");
+
+        let allowed = response.status().is_success();
+        let body = String::from_utf8(response.into_body().to_vec()).expect("UTF-8");
+        allowed.then(|| {
+            body.split(',')
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+    }
+
+    #[tokio::test]
+    async fn verified_header_is_written_once_after_the_gate() {
+        let allowed = seen(&[
+            ("x-source-api", "t1/billing"),
+            ("x_source_api", "t1/orders"),
+        ])
+        .await;
+        assert_eq!(allowed, Some(vec!["t1/billing".to_owned()]));
+
+        let end_user = seen(&[("x.source.api", "t1/billing")]).await;
+        assert_eq!(end_user, Some(vec![]));
+
+        let denied = seen(&[("x-source-api", "t1/orders")]).await;
+        assert_eq!(
+            denied,
+            Some(vec!["t1/orders".to_owned()]),
+            "same API is not cross-API"
+        );
+
+        assert_eq!(seen(&[("x-source-api", "t2/billing")]).await, None);
     }
 }

@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
+use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::PolicyError;
 
@@ -36,10 +37,15 @@ use super::PolicyError;
 /// # Ok::<(), tower_cross_api::PolicyError>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct PolicyDocument {
-    /// The revision this document publishes. Left out, the publisher takes the next one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The revision this document publishes. Left out, the publisher takes the next one;
+    /// `null` is refused.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub revision: Option<u64>,
     /// Every tenant, by its identifier.
     #[serde(deserialize_with = "unique_keys")]
@@ -48,7 +54,7 @@ pub struct PolicyDocument {
 
 /// One tenant in a [`PolicyDocument`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct TenantDocument {
     /// The tenant's registry of APIs.
     pub apis: Vec<String>,
@@ -61,8 +67,10 @@ pub struct TenantDocument {
 ///
 /// `{"allow_all": true}` lets every API of the tenant call the target, current and future;
 /// `{"allow": [...]}` lets the listed siblings call it; `{"allow": []}` lets nobody.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `"enforce": false` puts the policy in audit mode: its denials are reported, not enforced
+/// (see [`Enforcement`](crate::Enforcement)); left out, it enforces.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct AccessDocument {
     /// Every API of the tenant may call the target.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -70,11 +78,86 @@ pub struct AccessDocument {
     /// The sibling APIs that may call the target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow: Option<Vec<String>>,
+    /// Whether the policy's denials refuse calls; `false` only reports them.
+    #[serde(default = "enforcing", skip_serializing_if = "is_true")]
+    pub enforce: bool,
+}
+
+impl Default for AccessDocument {
+    /// Nothing allowed, enforced.
+    fn default() -> Self {
+        Self {
+            allow_all: false,
+            allow: None,
+            enforce: true,
+        }
+    }
 }
 
 fn is_false(value: &bool) -> bool {
     !*value
 }
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+const fn enforcing() -> bool {
+    true
+}
+
+/// A field that, when written, must hold a value: `null` is not the same as left out.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// The documents' types read only from JSON objects. serde's derived code would also read a
+/// struct from an array of its fields in order, which leaves no names to check.
+trait Fields: Sized {
+    fn from_fields<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error>;
+}
+
+struct ObjectOnly<T>(PhantomData<T>);
+
+impl<'de, T: Fields> Visitor<'de> for ObjectOnly<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::from_fields(MapAccessDeserializer::new(map))
+    }
+}
+
+macro_rules! object_only {
+    ($($document:ty),*) => {$(
+        impl Fields for $document {
+            fn from_fields<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                Self::deserialize(deserializer)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $document {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_map(ObjectOnly::<Self>(PhantomData))
+            }
+        }
+
+        impl Serialize for $document {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                Self::serialize(self, serializer)
+            }
+        }
+    )*};
+}
+
+object_only!(PolicyDocument, TenantDocument, AccessDocument);
 
 impl PolicyDocument {
     /// Parses a document from JSON text, refusing unknown fields and repeated keys.
@@ -184,6 +267,28 @@ mod tests {
     }
 
     #[test]
+    fn arrays_never_stand_for_objects() {
+        let positional = r#"[2, {"t1": [["orders", "billing"], {"orders": [true]}]}]"#;
+        let (path, message) = document_error(positional);
+        assert_eq!(path, ".");
+        assert!(message.contains("expected an object"), "{message}");
+
+        let (path, _) = document_error(r#"{"tenants": {"t1": [["orders"]]}}"#);
+        assert_eq!(path, "tenants.t1");
+        let (path, _) = document_error(
+            r#"{"tenants": {"t1": {"apis": ["a", "b"], "cross_api_access": {"a": [true]}}}}"#,
+        );
+        assert_eq!(path, "tenants.t1.cross_api_access.a");
+    }
+
+    #[test]
+    fn a_null_revision_is_not_a_missing_one() {
+        let (path, message) = document_error(r#"{"revision": null, "tenants": {}}"#);
+        assert_eq!(path, "revision");
+        assert!(message.contains("invalid type: null"), "{message}");
+    }
+
+    #[test]
     fn trailing_text_and_wrong_types_are_refused() {
         assert!(PolicyDocument::from_json(r#"{"tenants":{}} {}"#).is_err());
         assert!(PolicyDocument::from_json(r#"{"tenants":{"t1":{"apis":"a"}}}"#).is_err());
@@ -200,5 +305,25 @@ mod tests {
 
         let again = PolicyDocument::from_json(&document.to_json()).expect("valid");
         assert_eq!(again, document);
+    }
+
+    #[test]
+    fn enforce_defaults_to_true_and_is_written_only_when_false() {
+        let json = r#"{"tenants":{"t1":{"apis":["a","b"],
+            "cross_api_access":{"a":{"allow":["b"],"enforce":false},"b":{"allow_all":true}}}}}"#;
+        let document = PolicyDocument::from_json(json).expect("valid");
+
+        let access = &document.tenants["t1"].cross_api_access;
+        assert!(!access["a"].enforce);
+        assert!(access["b"].enforce);
+        let written = document.to_json();
+        assert_eq!(written.matches("enforce").count(), 1, "{written}");
+        assert!(
+            PolicyDocument::from_json(
+                r#"{"tenants":{"t1":{"apis":["a"],
+            "cross_api_access":{"a":{"enforce":"no"}}}}}"#
+            )
+            .is_err()
+        );
     }
 }

@@ -16,7 +16,7 @@ pub enum Rule {
         /// The value as written.
         value: String,
     },
-    /// `allow_all: true` together with a non-empty `allow` list.
+    /// `allow_all: true` together with an `allow` list, even an empty one.
     AllowAllWithList,
     /// A target that lists itself.
     SelfGrant,
@@ -64,7 +64,7 @@ impl fmt::Display for Rule {
             ),
             Self::Repeated { value } => write!(f, "`{value}` is listed more than once"),
             Self::AllowAllWithList => {
-                f.write_str("allow_all cannot be combined with a non-empty allow list")
+                f.write_str("allow_all cannot be combined with an allow list")
             }
             Self::SelfGrant => f.write_str("an API cannot grant access to itself"),
             Self::NotInTenant { listed } => {
@@ -99,6 +99,11 @@ pub enum PolicyError {
     },
     /// A snapshot was built without a revision.
     MissingRevision,
+    /// The revision is 0, or above [`MAX_REVISION`](crate::MAX_REVISION).
+    RevisionOutOfRange {
+        /// The revision that was offered.
+        offered: u64,
+    },
     /// The revision is not greater than the one in force.
     StaleRevision {
         /// The revision in force.
@@ -137,6 +142,11 @@ impl fmt::Display for PolicyError {
                 rule,
             } => write!(f, "tenant `{tenant}`: {rule}"),
             Self::MissingRevision => f.write_str("the policy has no revision"),
+            Self::RevisionOutOfRange { offered } => write!(
+                f,
+                "revision {offered} is out of range (1 to {})",
+                crate::MAX_REVISION
+            ),
             Self::StaleRevision { current, offered } => write!(
                 f,
                 "revision {offered} is not greater than the revision in force, {current}"

@@ -2,12 +2,17 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 
-use super::{PolicyDocument, PolicyError, Snapshot};
+use super::{Explanation, PolicyDocument, PolicyError, Snapshot};
 use crate::decision::Decision;
 use crate::id::ApiRef;
+
+/// The greatest revision a snapshot may have: 2⁵³ − 1, the greatest integer every JSON reader
+/// keeps exactly. Far below `u64::MAX`, so the next revision always exists.
+pub const MAX_REVISION: u64 = (1 << 53) - 1;
 
 /// The current [`Snapshot`], shared by every request and replaced whole by the host.
 ///
@@ -52,6 +57,7 @@ pub struct PolicyHandle {
 struct Shared {
     current: ArcSwapOption<Snapshot>,
     publishing: Mutex<()>,
+    published_at: Mutex<Option<Instant>>,
 }
 
 impl PolicyHandle {
@@ -64,6 +70,7 @@ impl PolicyHandle {
     pub fn with_snapshot(snapshot: Snapshot) -> Self {
         let handle = Self::new();
         handle.shared.current.store(Some(Arc::new(snapshot)));
+        handle.mark_published();
         handle
     }
 
@@ -90,6 +97,43 @@ impl PolicyHandle {
         }
     }
 
+    /// Explains on the snapshot in force, with a single load; see [`Snapshot::explain`].
+    /// Without a snapshot the decision is [`Decision::no_snapshot`] and no policy applies.
+    pub fn explain(&self, source: &ApiRef, target: &ApiRef) -> Explanation {
+        match self.shared.current.load().as_ref() {
+            Some(snapshot) => snapshot.explain(source, target),
+            None => Explanation::new(*source, *target, Decision::no_snapshot(), None),
+        }
+    }
+
+    /// How long ago the snapshot in force was published, or `None` when none was.
+    ///
+    /// ```
+    /// use tower_cross_api::PolicyHandle;
+    ///
+    /// let policies = PolicyHandle::new();
+    /// assert_eq!(policies.age(), None);
+    /// policies.publish_json(r#"{ "tenants": {} }"#)?;
+    /// assert!(policies.age().is_some());
+    /// # Ok::<(), tower_cross_api::PolicyError>(())
+    /// ```
+    pub fn age(&self) -> Option<Duration> {
+        let published_at = *self
+            .shared
+            .published_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        published_at.map(|at| at.elapsed())
+    }
+
+    fn mark_published(&self) {
+        *self
+            .shared
+            .published_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+    }
+
     /// Calls `read` with the snapshot in force, without keeping it past the call.
     pub fn with_current<R>(&self, read: impl FnOnce(Option<&Snapshot>) -> R) -> R {
         read(self.shared.current.load().as_deref())
@@ -114,7 +158,7 @@ impl PolicyHandle {
     /// changes then.
     pub fn publish_document(&self, document: &PolicyDocument) -> Result<u64, PolicyError> {
         self.publish_with(|current| {
-            let next = current.map_or(1, |revision| revision.saturating_add(1));
+            let next = current.map_or(1, |revision| revision + 1);
             Snapshot::build(document, document.revision.unwrap_or(next))
         })
     }
@@ -144,17 +188,15 @@ impl PolicyHandle {
 
         let snapshot = next(current)?;
         let offered = snapshot.revision();
+        if !(1..=MAX_REVISION).contains(&offered) {
+            return Err(PolicyError::RevisionOutOfRange { offered });
+        }
         if let Some(current) = current.filter(|&current| offered <= current) {
             return Err(PolicyError::StaleRevision { current, offered });
         }
-        if offered == 0 {
-            return Err(PolicyError::StaleRevision {
-                current: 0,
-                offered,
-            });
-        }
 
         self.shared.current.store(Some(Arc::new(snapshot)));
+        self.mark_published();
         Ok(offered)
     }
 }
@@ -199,19 +241,23 @@ mod tests {
     }
 
     #[test]
-    fn revision_zero_is_never_published() {
+    fn revisions_out_of_range_are_never_published() {
         let handle = PolicyHandle::new();
         let mut document = PolicyDocument::from_json(POLICY).expect("valid");
-        document.revision = Some(0);
 
-        assert_eq!(
-            handle.publish_document(&document),
-            Err(PolicyError::StaleRevision {
-                current: 0,
-                offered: 0
-            })
-        );
+        for offered in [0, MAX_REVISION + 1, u64::MAX] {
+            document.revision = Some(offered);
+            let refused = handle.publish_document(&document);
+            assert_eq!(refused, Err(PolicyError::RevisionOutOfRange { offered }));
+        }
         assert_eq!(handle.revision(), None);
+
+        document.revision = Some(MAX_REVISION);
+        assert_eq!(handle.publish_document(&document), Ok(MAX_REVISION));
+        document.revision = None;
+        let refused = handle.publish_document(&document);
+        let offered = MAX_REVISION + 1;
+        assert_eq!(refused, Err(PolicyError::RevisionOutOfRange { offered }));
     }
 
     #[test]

@@ -5,10 +5,12 @@
 
 mod document;
 mod error;
+mod explain;
 mod handle;
 mod snapshot;
 
 pub use document::{AccessDocument, PolicyDocument, TenantDocument};
 pub use error::{PolicyError, Rule};
-pub use handle::PolicyHandle;
+pub use explain::Explanation;
+pub use handle::{MAX_REVISION, PolicyHandle};
 pub use snapshot::{Snapshot, SnapshotSize, TargetPolicy};

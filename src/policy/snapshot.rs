@@ -9,7 +9,8 @@ use hashbrown::HashTable;
 
 use super::document::{AccessDocument, PolicyDocument, TenantDocument};
 use super::error::{PolicyError, Rule};
-use crate::decision::{Decision, Reason};
+use super::explain::Explanation;
+use crate::decision::{Decision, Enforcement, Reason};
 use crate::id::{ApiId, ApiRef, TenantId};
 
 /// Every tenant's APIs and cross-API policies, validated and frozen, ready to decide.
@@ -49,6 +50,8 @@ pub struct Snapshot {
     apis: Vec<ApiEntry>,
     api_index: HashTable<u32>,
     grants: Vec<u32>,
+    #[cfg(feature = "metrics")]
+    labels: crate::metrics::Labels,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +66,8 @@ struct ApiEntry {
     id: ApiId,
     tenant: u32,
     access: Access,
+    /// `false` when the target's policy is in audit mode; fits in the entry's padding.
+    enforce: bool,
 }
 
 /// A target's policy inside the snapshot; a list is a range of the sorted `grants` table.
@@ -94,7 +99,8 @@ impl TargetPolicy {
     ///     TargetPolicy::NothingConfigured.summary(),
     ///     "No APIs are allowed to access this API's data."
     /// );
-    /// assert_eq!(TargetPolicy::List(Vec::new()).summary(), TargetPolicy::NothingConfigured.summary());
+    /// let nobody = TargetPolicy::NothingConfigured.summary();
+    /// assert_eq!(TargetPolicy::List(Vec::new()).summary(), nobody);
     /// ```
     pub fn summary(&self) -> String {
         match self {
@@ -115,8 +121,8 @@ impl TargetPolicy {
 }
 
 impl TargetPolicy {
-    /// The policy as a document writes it; `None` for nothing configured, which a document
-    /// writes by leaving the target out.
+    /// The policy as a document writes it, enforced; `None` for nothing configured, which a
+    /// document writes by leaving the target out.
     ///
     /// ```
     /// use tower_cross_api::{AccessDocument, TargetPolicy};
@@ -124,7 +130,7 @@ impl TargetPolicy {
     /// assert_eq!(TargetPolicy::NothingConfigured.to_document(), None);
     /// assert_eq!(
     ///     TargetPolicy::AllowAll.to_document(),
-    ///     Some(AccessDocument { allow_all: true, allow: None })
+    ///     Some(AccessDocument { allow_all: true, allow: None, enforce: true })
     /// );
     /// ```
     pub fn to_document(&self) -> Option<AccessDocument> {
@@ -133,10 +139,12 @@ impl TargetPolicy {
             Self::AllowAll => Some(AccessDocument {
                 allow_all: true,
                 allow: None,
+                enforce: true,
             }),
             Self::List(listed) => Some(AccessDocument {
                 allow_all: false,
                 allow: Some(listed.iter().map(ToString::to_string).collect()),
+                enforce: true,
             }),
         }
     }
@@ -187,37 +195,88 @@ impl Snapshot {
     /// Decides whether `source` may call `target`, following the contract in order: another
     /// tenant, an unknown tenant, target or source deny; allow-all or a listing allows; the
     /// target itself is allowed; anything else is denied.
+    ///
+    /// The decision also tells whether the target's policy is in audit mode
+    /// ([`Decision::is_audited`]), once the source is known to be a sibling of a known target.
     pub fn decide(&self, source: &ApiRef, target: &ApiRef) -> Decision {
-        Decision::new(self.reason(source, target), self.revision)
+        let (reason, audited) = self.reason(source, target);
+        Decision::new(reason, self.revision).with_audited(audited)
     }
 
-    fn reason(&self, source: &ApiRef, target: &ApiRef) -> Reason {
+    /// The reason, and whether the target's policy is in audit mode.
+    fn reason(&self, source: &ApiRef, target: &ApiRef) -> (Reason, bool) {
         if source.tenant() != target.tenant() {
-            return Reason::OtherTenant;
+            return (Reason::OtherTenant, false);
         }
 
         let Some(target_index) = self.find_api(target) else {
-            return match self.find_tenant(target.tenant()) {
+            let reason = match self.find_tenant(target.tenant()) {
                 Some(_) => Reason::UnknownTarget,
                 None => Reason::UnknownTenant,
             };
+            return (reason, false);
         };
         let Some(source_index) = self.find_api(source) else {
-            return Reason::UnknownSource;
+            return (Reason::UnknownSource, false);
         };
         let Some(target_entry) = self.apis.get(target_index as usize) else {
-            return Reason::UnknownTarget;
+            return (Reason::UnknownTarget, false);
         };
 
-        match target_entry.access {
+        let reason = match target_entry.access {
             Access::AllowAll => Reason::AllowAll,
-            Access::List { .. } if self.listed(target_entry.access).contains(&source_index) => {
+            Access::List { .. }
+                if self
+                    .listed(target_entry.access)
+                    .binary_search(&source_index)
+                    .is_ok() =>
+            {
                 Reason::Listed
             }
             _ if source_index == target_index => Reason::SameApi,
             Access::List { .. } => Reason::NotListed,
             Access::Nothing => Reason::NothingConfigured,
-        }
+        };
+        (reason, !target_entry.enforce)
+    }
+
+    /// Why `source` may or may not call `target`: the decision, and the target's policy and
+    /// mode as this snapshot holds them. Agrees with [`decide`](Self::decide) by construction.
+    ///
+    /// ```
+    /// use tower_cross_api::{ApiRef, Enforcement, Reason, Snapshot, TargetPolicy};
+    ///
+    /// let snapshot = Snapshot::from_json(r#"{ "revision": 2, "tenants": { "acme": {
+    ///     "apis": ["orders", "billing", "crm"],
+    ///     "cross_api_access": { "orders": { "allow": ["billing"], "enforce": false } }
+    /// } } }"#)?;
+    ///
+    /// let explanation = snapshot.explain(&"acme/crm".parse()?, &"acme/orders".parse()?);
+    /// assert_eq!(explanation.decision().reason(), Reason::NotListed);
+    /// assert_eq!(explanation.enforcement(), Some(Enforcement::Audit));
+    /// assert_eq!(explanation.revision(), 2);
+    /// assert!(matches!(explanation.policy(), Some(TargetPolicy::List(listed)) if listed.len() == 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn explain(&self, source: &ApiRef, target: &ApiRef) -> Explanation {
+        let decision = self.decide(source, target);
+        let entry = self
+            .find_api(target)
+            .and_then(|index| self.apis.get(index as usize));
+
+        Explanation::new(
+            *source,
+            *target,
+            decision,
+            entry.map(|entry| (self.target_policy(entry), enforcement(entry.enforce))),
+        )
+    }
+
+    /// Whether `target`'s policy enforces or audits, or `None` when the snapshot does not
+    /// know it.
+    pub fn enforcement(&self, target: &ApiRef) -> Option<Enforcement> {
+        let entry = self.apis.get(self.find_api(target)? as usize)?;
+        Some(enforcement(entry.enforce))
     }
 
     /// Whether the snapshot knows `api`.
@@ -298,7 +357,26 @@ impl Snapshot {
     }
 
     fn access_document(&self, entry: &ApiEntry) -> Option<AccessDocument> {
-        self.target_policy(entry).to_document()
+        let enforce = entry.enforce;
+
+        match self.target_policy(entry) {
+            TargetPolicy::NothingConfigured if enforce => None,
+            TargetPolicy::NothingConfigured => Some(AccessDocument {
+                allow_all: false,
+                allow: None,
+                enforce,
+            }),
+            TargetPolicy::AllowAll => Some(AccessDocument {
+                allow_all: true,
+                allow: None,
+                enforce,
+            }),
+            TargetPolicy::List(listed) => Some(AccessDocument {
+                allow_all: false,
+                allow: Some(listed.iter().map(ToString::to_string).collect()),
+                enforce,
+            }),
+        }
     }
 
     /// How many tenants, APIs and grants the snapshot holds.
@@ -323,6 +401,18 @@ impl Snapshot {
                 .unwrap_or_default(),
             Access::Nothing | Access::AllowAll => &[],
         }
+    }
+
+    /// The metrics label of `tenant`, when the snapshot knows it.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn tenant_label(&self, tenant: &TenantId) -> Option<&std::sync::Arc<str>> {
+        self.labels.tenant(self.find_tenant(tenant)? as usize)
+    }
+
+    /// The metrics label of `api`, when the snapshot knows it.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn api_label(&self, api: &ApiRef) -> Option<&std::sync::Arc<str>> {
+        self.labels.api(self.find_api(api)? as usize)
     }
 
     fn find_api(&self, api: &ApiRef) -> Option<u32> {
@@ -424,6 +514,8 @@ impl Builder {
             apis: Vec::with_capacity(api_count),
             api_index: HashTable::with_capacity(api_count),
             grants: Vec::with_capacity(grant_count),
+            #[cfg(feature = "metrics")]
+            labels: crate::metrics::Labels::default(),
         })
     }
 
@@ -473,6 +565,7 @@ impl Builder {
                 id: api,
                 tenant,
                 access: Access::Nothing,
+                enforce: true,
             });
             let Snapshot {
                 apis,
@@ -518,10 +611,10 @@ impl Builder {
                 .find_api(&ApiRef::new(tenant, target))
                 .ok_or_else(|| broken(Rule::UnknownTarget))?;
 
-            let listed = access.allow.as_deref().unwrap_or_default();
-            if access.allow_all && !listed.is_empty() {
+            if access.allow_all && access.allow.is_some() {
                 return Err(broken(Rule::AllowAllWithList));
             }
+            let listed = access.allow.as_deref().unwrap_or_default();
 
             let first = index(self.0.grants.len(), name)?;
             for listed_name in listed {
@@ -551,6 +644,7 @@ impl Builder {
             }
 
             let len = index(listed.len(), name)?;
+            let enforce = access.enforce;
             let access = match (access.allow_all, &access.allow) {
                 (true, _) => Access::AllowAll,
                 (false, Some(_)) => Access::List { first, len },
@@ -558,13 +652,37 @@ impl Builder {
             };
             if let Some(entry) = self.0.apis.get_mut(target_index as usize) {
                 entry.access = access;
+                entry.enforce = enforce;
             }
         }
         Ok(())
     }
 
     fn finish(self, revision: u64) -> Snapshot {
-        Snapshot { revision, ..self.0 }
+        #[cfg(feature = "metrics")]
+        let labels = {
+            let snapshot = &self.0;
+            let apis = snapshot.apis.iter().filter_map(|entry| {
+                let tenant = snapshot.tenants.get(entry.tenant as usize)?;
+                Some(ApiRef::new(tenant.id, entry.id))
+            });
+            crate::metrics::Labels::new(snapshot.tenants.iter().map(|entry| &entry.id), apis)
+        };
+
+        Snapshot {
+            revision,
+            #[cfg(feature = "metrics")]
+            labels,
+            ..self.0
+        }
+    }
+}
+
+const fn enforcement(enforce: bool) -> Enforcement {
+    if enforce {
+        Enforcement::Enforce
+    } else {
+        Enforcement::Audit
     }
 }
 
@@ -691,6 +809,37 @@ mod tests {
     }
 
     #[test]
+    fn audit_mode_round_trips_and_marks_decisions() {
+        let snapshot = Snapshot::from_json(
+            r#"{"revision":3,"tenants":{"t1":{"apis":["a","b","c"],"cross_api_access":{
+                "a":{"allow":["b"],"enforce":false},
+                "c":{"enforce":false}
+            }}}}"#,
+        )
+        .expect("valid");
+
+        let again = Snapshot::from_document(&snapshot.to_document()).expect("valid");
+        assert_eq!(again, snapshot);
+        assert_eq!(again.to_document(), snapshot.to_document());
+        assert_eq!(again.enforcement(&api("t1/c")), Some(Enforcement::Audit));
+        assert_eq!(again.enforcement(&api("t1/b")), Some(Enforcement::Enforce));
+        assert_eq!(again.enforcement(&api("t1/z")), None);
+
+        let denied = snapshot.decide(&api("t1/c"), &api("t1/a"));
+        assert_eq!(denied.reason(), Reason::NotListed);
+        assert!(denied.is_audited());
+        assert!(snapshot.decide(&api("t1/b"), &api("t1/a")).is_audited());
+        assert!(!snapshot.decide(&api("t1/a"), &api("t1/b")).is_audited());
+        assert!(!snapshot.decide(&api("t1/ghost"), &api("t1/a")).is_audited());
+        assert!(!snapshot.decide(&api("t2/b"), &api("t1/a")).is_audited());
+        assert_eq!(
+            std::mem::size_of::<ApiEntry>(),
+            84,
+            "the flag fits in the padding"
+        );
+    }
+
+    #[test]
     fn round_trips_through_its_document() {
         let snapshot = Snapshot::from_json(POLICY).expect("valid");
 
@@ -721,6 +870,10 @@ mod tests {
 
         assert_eq!(
             with(r#""orders": { "allow_all": true, "allow": ["billing"] }"#),
+            broken("t1", Some("orders"), Rule::AllowAllWithList)
+        );
+        assert_eq!(
+            with(r#""orders": { "allow_all": true, "allow": [] }"#),
             broken("t1", Some("orders"), Rule::AllowAllWithList)
         );
         assert_eq!(

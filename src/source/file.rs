@@ -3,6 +3,7 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use crate::policy::{PolicyError, PolicyHandle};
@@ -32,6 +33,7 @@ pub struct FileSource {
     path: PathBuf,
     policies: PolicyHandle,
     interval: Duration,
+    last_read: Arc<Mutex<Option<Stamp>>>,
 }
 
 /// Why a policy file was not published.
@@ -76,6 +78,7 @@ impl FileSource {
             path: path.into(),
             policies,
             interval: Duration::from_secs(1),
+            last_read: Arc::default(),
         }
     }
 
@@ -97,6 +100,12 @@ impl FileSource {
     /// [`FileSourceError`] when the file cannot be read or its document is refused; the
     /// snapshot in force stays.
     pub async fn load(&self) -> Result<u64, FileSourceError> {
+        let stamp = self.stamp().await;
+        *self
+            .last_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = stamp;
+
         let json = tokio::fs::read_to_string(&self.path)
             .await
             .map_err(FileSourceError::Read)?;
@@ -105,20 +114,24 @@ impl FileSource {
             .map_err(FileSourceError::Policy)
     }
 
-    /// Follows the file for as long as the future runs, publishing each change and logging
-    /// each refusal. Never returns; drop or abort it to stop.
+    /// Follows the file for as long as the future runs, publishing each change since the last
+    /// [`load`](Self::load) and logging each refusal. Never returns; drop or abort it to stop.
     pub async fn watch(self) {
-        let mut last = self.stamp().await;
         let mut ticks = tokio::time::interval(self.interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
         loop {
             ticks.tick().await;
-            let stamp = self.stamp().await;
-            if stamp == last {
+            #[cfg(feature = "metrics")]
+            crate::metrics::record_snapshot(&self.policies);
+
+            let last = *self
+                .last_read
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if self.stamp().await == last {
                 continue;
             }
-            last = stamp;
 
             match self.load().await {
                 Ok(revision) => tracing::info!(

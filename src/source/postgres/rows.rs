@@ -42,6 +42,7 @@ pub(super) async fn read_document<C: GenericClient>(
         let access = AccessDocument {
             allow_all: mode == "allow_all",
             allow: (mode == "list").then(Vec::new),
+            enforce: true,
         };
         if let Some(entry) = tenants.get_mut(row.try_get::<_, &str>(0)?) {
             entry.cross_api_access.insert(row.try_get(1)?, access);
