@@ -508,4 +508,31 @@ mod tests {
                 .is_err()
         );
     }
+
+    #[test]
+    fn a_write_keeps_the_targets_audit_mode() {
+        let policies = PolicyHandle::new();
+        policies
+            .publish_json(
+                r#"{ "tenants": { "t1": {
+                    "apis": ["orders", "billing"],
+                    "cross_api_access": { "orders": { "allow": [], "enforce": false } }
+                } } }"#,
+            )
+            .expect("valid");
+        let orders = api("t1/orders");
+        let enforce = |policies: &PolicyHandle| {
+            let document = policies.snapshot().expect("a snapshot").to_document();
+            document.tenants["t1"].cross_api_access["orders"].enforce
+        };
+
+        Write::new(admin(), orders, Change::Grant(id("billing")))
+            .apply_to(&policies)
+            .expect("grant");
+        assert!(!enforce(&policies));
+        Write::new(admin(), orders, Change::Reset)
+            .apply_to(&policies)
+            .expect("reset");
+        assert!(!enforce(&policies));
+    }
 }
