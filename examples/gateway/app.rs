@@ -57,7 +57,7 @@ pub(crate) struct DemoUser {
 }
 
 /// The demo users, named by their bearer token.
-pub(crate) const DEMO_USERS: [DemoUser; 4] = [
+pub(crate) const DEMO_USERS: [DemoUser; 5] = [
     DemoUser {
         name: "alice",
         tenant: Some("acme"),
@@ -73,6 +73,12 @@ pub(crate) const DEMO_USERS: [DemoUser; 4] = [
     DemoUser {
         name: "gus",
         tenant: Some("globex"),
+        role: Role::Administrator,
+        readable: &[],
+    },
+    DemoUser {
+        name: "uma",
+        tenant: Some("umbrella"),
         role: Role::Administrator,
         readable: &[],
     },
@@ -127,10 +133,7 @@ impl AppState {
 
     /// Administers the policies in PostgreSQL through `store`.
     #[cfg(feature = "postgres")]
-    pub(crate) fn with_store(
-        mut self,
-        store: Arc<tower_cross_api::source::PostgresStore>,
-    ) -> Self {
+    pub(crate) fn with_store(mut self, store: Arc<tower_cross_api::source::PostgresStore>) -> Self {
         self.admin = AdminBackend::Postgres(store);
         self
     }

@@ -6,18 +6,22 @@
 //!     http://127.0.0.1:8080/acme/orders/collections/c1
 //! ```
 //!
+//! The settings page of the developer portal is at
+//! `http://127.0.0.1:8080/portal/acme/apis/orders/settings/cross-api-access`.
+//!
 //! With `--database-url postgres://...` (and `--features postgres`), PostgreSQL is the
 //! source of truth, seeded with the demo policy on first use, and the administration API
 //! takes writes.
 
 mod admin;
 mod app;
+mod portal;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, COOKIE};
 use clap::Parser;
 use tower_cross_api::PolicyHandle;
 use tower_cross_api::source::FileSource;
@@ -64,7 +68,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tokio::spawn(source.watch());
         }
         None => {
-            let revision = policies.publish_json(app::DEMO_POLICY)?;
+            let revision = policies.publish_json(&portal::demo_policy())?;
             tracing::info!(revision, "published the demo policy");
         }
     }
@@ -85,7 +89,7 @@ async fn database_state(
     let store = PostgresStore::new(url)?;
     store.migrate().await?;
     if store
-        .seed(&PolicyDocument::from_json(app::DEMO_POLICY)?)
+        .seed(&PolicyDocument::from_json(&portal::demo_policy())?)
         .await?
     {
         tracing::info!("seeded the empty policy database with the demo policy");
@@ -107,9 +111,13 @@ async fn database_state(
 }
 
 async fn serve(addr: SocketAddr, state: app::AppState) -> Result<(), Box<dyn std::error::Error>> {
-    let router = app::app(state)
+    let router = app::app(state.clone())
+        .merge(portal::routes(state))
         .layer(TraceLayer::new_for_http())
-        .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]));
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            AUTHORIZATION,
+            COOKIE,
+        ]));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
     axum::serve(listener, router).await?;
