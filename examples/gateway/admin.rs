@@ -17,7 +17,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_cross_api::admin::{Actor, AdminError, PolicyState};
 use tower_cross_api::{ApiId, ApiRef, PolicyHandle, TenantId};
@@ -50,7 +49,7 @@ pub(crate) fn routes() -> Router<AppState> {
 
 /// The body of a `PUT`: the policy the target should have.
 #[cfg(feature = "postgres")]
-#[derive(Debug, Deserialize)]
+#[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AccessBody {
     allow_all: bool,
@@ -88,51 +87,61 @@ async fn write_access(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    #[cfg(feature = "postgres")]
-    let AdminBackend::Postgres(store) = &state.admin else {
-        return read_only();
-    };
-    #[cfg(not(feature = "postgres"))]
-    {
-        let _ = (state, tenant, api, headers, body);
-        return read_only();
+    match &state.admin {
+        AdminBackend::File(_) => {
+            let _ = (tenant, api, headers, body);
+            read_only()
+        }
+        #[cfg(feature = "postgres")]
+        AdminBackend::Postgres(store) => write_to(store, &tenant, &api, &headers, &body).await,
     }
+}
 
-    #[cfg(feature = "postgres")]
-    {
-        use tower_cross_api::admin::{Change, Write};
+/// Checks the actor, the `If-Match` and the body, then writes through the store, which checks
+/// the rest in its transaction.
+#[cfg(feature = "postgres")]
+async fn write_to(
+    store: &tower_cross_api::source::PostgresStore,
+    tenant: &str,
+    api: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    use tower_cross_api::admin::{Change, Write};
 
-        let actor = actor(&headers);
-        let Some(target) = target(&tenant, &api) else {
-            return not_found(&tenant, Some(&api));
-        };
-        if !actor.may_change(target.tenant()) {
-            return refusal(AdminError::Forbidden {
-                actor: actor.name().to_owned(),
-                tenant: *target.tenant(),
-            });
-        }
-        let expected = match if_match(&headers) {
-            Ok(expected) => expected,
-            Err(response) => return response,
-        };
-        let body: AccessBody = match serde_json::from_slice(&body) {
-            Ok(body) => body,
-            Err(error) => return problem(StatusCode::BAD_REQUEST, error.to_string(), json!({})),
-        };
+    let actor = actor(headers);
+    let Some(target) = target(tenant, api) else {
+        return not_found(tenant, Some(api));
+    };
+    if !actor.may_change(target.tenant()) {
+        return refusal(AdminError::Forbidden {
+            actor: actor.name().to_owned(),
+            tenant: *target.tenant(),
+        });
+    }
+    let Ok(expected) = if_match(headers) else {
+        return problem(
+            StatusCode::PRECONDITION_FAILED,
+            String::from("If-Match must be the ETag of the policy, such as \"12\"."),
+            json!({}),
+        );
+    };
+    let body: AccessBody = match serde_json::from_slice(body) {
+        Ok(body) => body,
+        Err(error) => return problem(StatusCode::BAD_REQUEST, error.to_string(), json!({})),
+    };
 
-        let change = match Change::from_access(body.allow_all, body.allow.as_deref()) {
-            Ok(change) => change,
-            Err(error) => return refusal(error),
-        };
-        let mut write = Write::new(actor, target, change);
-        if let Some(expected) = expected {
-            write = write.with_expected(expected);
-        }
-        match store.write(&write).await {
-            Ok(written) => policy_response(&written.state),
-            Err(error) => database(error),
-        }
+    let change = match Change::from_access(body.allow_all, body.allow.as_deref()) {
+        Ok(change) => change,
+        Err(error) => return refusal(error),
+    };
+    let mut write = Write::new(actor, target, change);
+    if let Some(expected) = expected {
+        write = write.with_expected(expected);
+    }
+    match store.write(&write).await {
+        Ok(written) => policy_response(&written.state),
+        Err(error) => database(error),
     }
 }
 
@@ -189,13 +198,16 @@ fn actor(headers: &HeaderMap) -> Actor {
 }
 
 fn target(tenant: &str, api: &str) -> Option<ApiRef> {
-    Some(ApiRef::new(TenantId::new(tenant).ok()?, ApiId::new(api).ok()?))
+    Some(ApiRef::new(
+        TenantId::new(tenant).ok()?,
+        ApiId::new(api).ok()?,
+    ))
 }
 
-/// The revision named by `If-Match`: `None` without the header or for `*`. A value that is
-/// not one strong entity tag can match no revision: `412`.
+/// The revision named by `If-Match`: `None` without the header or for `*`; `Err` for a
+/// value that is not one strong entity tag, which can match no revision.
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Response> {
+fn if_match(headers: &HeaderMap) -> Result<Option<u64>, std::num::ParseIntError> {
     let mut values = headers.get_all(IF_MATCH).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
         return Ok(None);
@@ -209,13 +221,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Response> {
         .strip_prefix('"')
         .and_then(|value| value.strip_suffix('"'))
         .unwrap_or(value);
-    revision.parse().map(Some).map_err(|_| {
-        problem(
-            StatusCode::PRECONDITION_FAILED,
-            String::from("If-Match must be the ETag of the policy, such as \"12\"."),
-            json!({}),
-        )
-    })
+    revision.parse().map(Some)
 }
 
 fn policy_response(policy: &PolicyState) -> Response {
@@ -242,9 +248,7 @@ fn refusal(error: AdminError) -> Response {
             StatusCode::NOT_FOUND
         }
         AdminError::Stale { .. } => StatusCode::PRECONDITION_FAILED,
-        AdminError::Rule { .. } | AdminError::NotListed { .. } => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        AdminError::Rule { .. } | AdminError::NotListed { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let mut extra = json!({ "reason": error.reason() });
@@ -269,7 +273,11 @@ fn database(error: tower_cross_api::source::PostgresError) -> Response {
 }
 
 fn unavailable(detail: &str) -> Response {
-    problem(StatusCode::SERVICE_UNAVAILABLE, detail.to_owned(), json!({}))
+    problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        detail.to_owned(),
+        json!({}),
+    )
 }
 
 fn not_found(tenant: &str, api: Option<&str>) -> Response {

@@ -174,7 +174,11 @@ mod tests {
     fn access_json_round_trips() {
         let listed = TargetPolicy::List(vec![ApiId::new("billing").expect("id")]);
 
-        for policy in [TargetPolicy::NothingConfigured, TargetPolicy::AllowAll, listed] {
+        for policy in [
+            TargetPolicy::NothingConfigured,
+            TargetPolicy::AllowAll,
+            listed,
+        ] {
             assert_eq!(AccessJson::read(&AccessJson::write(&policy)), Some(policy));
         }
         assert_eq!(AccessJson::read(r#"{"allow_all":true,"allow":[]}"#), None);

@@ -90,7 +90,9 @@ impl Change {
             (Self::SetList(listed), _) => Ok(TargetPolicy::List(listed.clone())),
             (Self::Reset, _) => Ok(TargetPolicy::NothingConfigured),
             (Self::Grant(_) | Self::Revoke(_), TargetPolicy::AllowAll) => Err(on_allow_all()),
-            (Self::Grant(api), TargetPolicy::NothingConfigured) => Ok(TargetPolicy::List(vec![*api])),
+            (Self::Grant(api), TargetPolicy::NothingConfigured) => {
+                Ok(TargetPolicy::List(vec![*api]))
+            }
             (Self::Grant(api), TargetPolicy::List(listed)) if listed.contains(api) => {
                 Err(AdminError::Rule {
                     rule: Rule::Repeated {

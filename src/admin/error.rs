@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::id::{ApiId, ApiRef, TenantId};
+use crate::id::{ApiId, TenantId};
 use crate::policy::{PolicyError, Rule};
 
 /// Why an administrative act was refused. Nothing changed.
@@ -32,8 +32,8 @@ pub enum AdminError {
     },
     /// The target API is not one of its tenant's APIs.
     UnknownTarget {
-        /// The target asked about.
-        target: ApiRef,
+        /// The API asked about.
+        api: ApiId,
     },
     /// The write was based on a revision of the policy that is no longer current.
     Stale {
@@ -89,7 +89,7 @@ impl fmt::Display for AdminError {
                 "{actor} may not change the cross-API access of tenant `{tenant}`"
             ),
             Self::UnknownTenant { tenant } => write!(f, "there is no tenant `{tenant}`"),
-            Self::UnknownTarget { target } => write!(f, "there is no API `{target}`"),
+            Self::UnknownTarget { api } => write!(f, "the tenant has no API `{api}`"),
             Self::Stale { expected, current } => write!(
                 f,
                 "the change was based on revision {expected}, but the policy is at revision \

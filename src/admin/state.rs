@@ -103,5 +103,5 @@ pub(crate) fn find(snapshot: &Snapshot, target: &ApiRef) -> Result<TargetPolicy,
     }
     snapshot
         .policy(target)
-        .ok_or(AdminError::UnknownTarget { target: *target })
+        .ok_or(AdminError::UnknownTarget { api: *target.api() })
 }

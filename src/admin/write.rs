@@ -339,3 +339,160 @@ fn refused(actor: &Actor, target: &ApiRef, action: &str, error: &AdminError) {
         "cross-API policy change refused"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::Reason;
+    use crate::id::ApiId;
+    use crate::policy::Rule;
+
+    const POLICY: &str = r#"{ "tenants": {
+        "t1": {
+            "apis": ["orders", "billing", "crm"],
+            "cross_api_access": {
+                "orders": { "allow": ["billing"] },
+                "billing": { "allow_all": true }
+            }
+        },
+        "t2": { "apis": ["ledger"] }
+    } }"#;
+
+    fn api(value: &str) -> ApiRef {
+        value.parse().expect("an API reference")
+    }
+
+    fn id(value: &str) -> ApiId {
+        ApiId::new(value).expect("an identifier")
+    }
+
+    fn admin() -> Actor {
+        Actor::administrator("ada", TenantId::new("t1").expect("id"))
+    }
+
+    fn handle() -> PolicyHandle {
+        let handle = PolicyHandle::new();
+        handle.publish_json(POLICY).expect("valid");
+        handle
+    }
+
+    #[test]
+    fn operations_publish_the_next_revision_with_a_record() {
+        let policies = handle();
+        let crm = api("t1/crm");
+
+        let record = Write::new(admin(), crm, Change::Grant(id("orders")))
+            .apply_to(&policies)
+            .expect("grant");
+        assert_eq!(record.before, TargetPolicy::NothingConfigured);
+        assert_eq!(record.after, TargetPolicy::List(vec![id("orders")]));
+        assert_eq!((record.revision, policies.revision()), (2, Some(2)));
+        assert_eq!(
+            policies.decide(&api("t1/orders"), &crm).reason(),
+            Reason::Listed
+        );
+
+        let record = Write::new(admin(), crm, Change::AllowAll)
+            .apply_to(&policies)
+            .expect("allow all");
+        assert_eq!(record.after, TargetPolicy::AllowAll);
+        let record = Write::new(admin(), crm, Change::Reset)
+            .apply_to(&policies)
+            .expect("reset");
+        assert_eq!(record.after, TargetPolicy::NothingConfigured);
+        assert_eq!(
+            policies.decide(&api("t1/orders"), &crm).reason(),
+            Reason::NothingConfigured
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_rule_and_change_nothing() {
+        let policies = handle();
+        let orders = api("t1/orders");
+        let refuse = |actor: Actor, target: ApiRef, change: Change| {
+            Write::new(actor, target, change)
+                .apply_to(&policies)
+                .expect_err("refused")
+        };
+        let rule = |rule| AdminError::Rule { rule };
+
+        assert_eq!(
+            refuse(admin(), orders, Change::Grant(id("orders"))),
+            rule(Rule::SelfGrant)
+        );
+        assert_eq!(
+            refuse(admin(), orders, Change::SetList(vec![id("ledger")])),
+            rule(Rule::NotInTenant {
+                listed: "ledger".into()
+            })
+        );
+        assert_eq!(
+            refuse(admin(), api("t1/billing"), Change::Grant(id("crm"))),
+            rule(Rule::AllowAllWithList)
+        );
+        assert_eq!(
+            refuse(admin(), orders, Change::Revoke(id("crm"))),
+            AdminError::NotListed { api: id("crm") }
+        );
+        assert_eq!(
+            refuse(admin(), api("t2/ledger"), Change::AllowAll),
+            AdminError::Forbidden {
+                actor: "ada".into(),
+                tenant: TenantId::new("t2").expect("id")
+            }
+        );
+        let member = Actor::member("alice", TenantId::new("t1").expect("id"));
+        assert_eq!(
+            refuse(member, orders, Change::AllowAll).reason(),
+            "forbidden"
+        );
+        assert_eq!(
+            refuse(Actor::Unknown, orders, Change::AllowAll).reason(),
+            "forbidden"
+        );
+        assert_eq!(
+            refuse(Actor::staff("sam"), api("t1/ghost"), Change::AllowAll),
+            AdminError::UnknownTarget { api: id("ghost") }
+        );
+        assert_eq!(policies.revision(), Some(1));
+    }
+
+    #[test]
+    fn a_stale_write_is_refused() {
+        let policies = handle();
+        let write = Write::new(admin(), api("t1/crm"), Change::AllowAll).with_expected(1);
+
+        assert!(write.apply_to(&policies).is_ok());
+        assert_eq!(
+            write.apply_to(&policies),
+            Err(AdminError::Stale {
+                expected: 1,
+                current: 2
+            })
+        );
+    }
+
+    #[test]
+    fn removing_an_api_clears_every_listing() {
+        let snapshot = handle().snapshot().expect("a snapshot");
+
+        let removed = RemoveApi::new(admin(), api("t1/billing"))
+            .apply(&snapshot, 2)
+            .expect("removed");
+        assert!(!removed.snapshot.contains(&api("t1/billing")));
+        assert_eq!(
+            removed.snapshot.policy(&api("t1/orders")),
+            Some(TargetPolicy::List(Vec::new()))
+        );
+        let targets: Vec<&str> = removed.records.iter().map(|r| r.target.as_str()).collect();
+        assert_eq!(targets, ["billing", "orders"]);
+
+        let member = Actor::member("alice", TenantId::new("t1").expect("id"));
+        assert!(
+            RemoveApi::new(member, api("t1/crm"))
+                .apply(&snapshot, 2)
+                .is_err()
+        );
+    }
+}

@@ -176,6 +176,11 @@ impl SourceIdentity {
     /// # Errors
     ///
     /// A [`SourceFault`] when the request's source is unclear.
+    #[expect(
+        clippy::result_large_err,
+        reason = "identifiers are inline so that the request path never allocates; boxing the \
+                  fault would allocate on every refusal"
+    )]
     pub fn resolve(&self, request: &Parts) -> Result<Option<ApiRef>, SourceFault> {
         let claimed = header::read(&request.headers, &self.header).map_err(SourceFault::Header)?;
         if !self.authenticated {

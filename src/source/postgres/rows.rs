@@ -53,7 +53,11 @@ pub(super) async fn read_document<C: GenericClient>(
     for row in client.query(sql, filter).await? {
         let listed = tenants
             .get_mut(row.try_get::<_, &str>(0)?)
-            .and_then(|entry| entry.cross_api_access.get_mut(row.try_get::<_, &str>(1).ok()?))
+            .and_then(|entry| {
+                entry
+                    .cross_api_access
+                    .get_mut(row.try_get::<_, &str>(1).ok()?)
+            })
             .and_then(|access| access.allow.as_mut());
         if let Some(listed) = listed {
             listed.push(row.try_get(2)?);
@@ -166,7 +170,9 @@ pub(super) async fn insert_document<C: GenericClient>(
         for (target, access) in &entry.cross_api_access {
             let target = ApiRef::new(tenant, target.parse().map_err(|_| seed_error(target))?);
             let policy = match access {
-                AccessDocument { allow_all: true, .. } => TargetPolicy::AllowAll,
+                AccessDocument {
+                    allow_all: true, ..
+                } => TargetPolicy::AllowAll,
                 AccessDocument {
                     allow: Some(listed),
                     ..

@@ -1,0 +1,501 @@
+//! Administering cross-API access in the real PostgreSQL: every actor, every rule, the
+//! audit trail, optimistic concurrency, API removal, and the schema's own constraints.
+
+#![cfg(feature = "postgres")]
+
+mod support;
+
+use std::sync::Arc;
+
+use support::{TestSchema, connect, database_url};
+use tower_cross_api::admin::{Actor, AdminError, Change, RemoveApi, Write};
+use tower_cross_api::source::{PostgresError, PostgresStore};
+use tower_cross_api::{ApiId, ApiRef, PolicyDocument, Reason, Rule, TargetPolicy, TenantId};
+
+const SEED: &str = r#"{ "tenants": {
+    "acme": {
+        "apis": ["orders", "billing", "crm", "reports"],
+        "cross_api_access": {
+            "orders": { "allow": ["billing", "crm"] },
+            "billing": { "allow_all": true }
+        }
+    },
+    "globex": { "apis": ["orders", "ledger"] }
+} }"#;
+
+const NOBODY: &str = "No APIs are allowed to access this API's data.";
+
+fn api(value: &str) -> ApiRef {
+    value.parse().expect("an API reference")
+}
+
+fn id(value: &str) -> ApiId {
+    ApiId::new(value).expect("an API identifier")
+}
+
+fn tenant(value: &str) -> TenantId {
+    TenantId::new(value).expect("a tenant identifier")
+}
+
+fn ada() -> Actor {
+    Actor::administrator("ada", tenant("acme"))
+}
+
+async fn seeded(schema: &TestSchema) -> PostgresStore {
+    let store = PostgresStore::new(&schema.url()).expect("a store");
+    assert_eq!(store.migrate().await.expect("migrate"), 1);
+    assert_eq!(store.migrate().await.expect("migrate again"), 0);
+    let document = PolicyDocument::from_json(SEED).expect("the seed");
+    assert!(store.seed(&document).await.expect("seed"));
+    assert!(!store.seed(&document).await.expect("seed again"));
+    store
+}
+
+fn refusal(result: Result<impl std::fmt::Debug, PostgresError>) -> AdminError {
+    match result {
+        Err(PostgresError::Admin(error)) => error,
+        other => panic!("expected an administrative refusal, got {other:?}"),
+    }
+}
+
+async fn audit_len(store: &PostgresStore) -> usize {
+    let records = store
+        .audit(&Actor::staff("sam"), &tenant("acme"), 1000)
+        .await
+        .expect("audit");
+    records.len()
+}
+
+#[tokio::test]
+async fn every_actor_is_checked_and_a_refusal_changes_nothing() {
+    let Some(url) = database_url("every_actor_is_checked_and_a_refusal_changes_nothing") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await;
+    let store = seeded(&schema).await;
+    let orders = api("acme/orders");
+    let revision = store.revision().await.expect("revision");
+
+    let refused = [
+        Actor::member("alice", tenant("acme")),
+        Actor::administrator("gus", tenant("globex")),
+        Actor::Unknown,
+    ];
+    for actor in refused {
+        let write = Write::new(actor.clone(), orders, Change::AllowAll);
+        let error = refusal(store.write(&write).await);
+        assert_eq!(
+            error,
+            AdminError::Forbidden {
+                actor: actor.name().to_owned(),
+                tenant: tenant("acme"),
+            }
+        );
+        assert_eq!(error.reason(), "forbidden");
+    }
+    assert_eq!(store.revision().await.expect("revision"), revision);
+    assert_eq!(audit_len(&store).await, 0);
+
+    let by_admin = store
+        .write(&Write::new(ada(), orders, Change::Reset))
+        .await
+        .expect("an administrator of the tenant may change it");
+    assert_eq!(by_admin.state.revision(), revision + 1);
+    let by_staff = store
+        .write(&Write::new(Actor::staff("sam"), orders, Change::AllowAll))
+        .await
+        .expect("staff may change it");
+    assert_eq!(by_staff.state.revision(), revision + 2);
+
+    let alice = Actor::member("alice", tenant("acme"));
+    assert!(
+        store
+            .read(&alice, &orders)
+            .await
+            .expect("a member reads")
+            .allow_all()
+    );
+    let gus = Actor::administrator("gus", tenant("globex"));
+    assert!(matches!(
+        refusal(store.read(&gus, &orders).await),
+        AdminError::Forbidden { .. }
+    ));
+    assert!(matches!(
+        refusal(store.read(&Actor::Unknown, &orders).await),
+        AdminError::Forbidden { .. }
+    ));
+    assert!(matches!(
+        refusal(store.audit(&alice, &tenant("acme"), 10).await),
+        AdminError::Forbidden { .. }
+    ));
+    assert_eq!(
+        store
+            .audit(&gus, &tenant("globex"), 10)
+            .await
+            .expect("own tenant"),
+        Vec::new()
+    );
+}
+
+#[tokio::test]
+async fn every_operation_and_its_audit_record() {
+    let Some(url) = database_url("every_operation_and_its_audit_record") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await;
+    let store = seeded(&schema).await;
+    let reports = api("acme/reports");
+
+    let read = store.read(&ada(), &reports).await.expect("read");
+    assert_eq!(read.policy(), &TargetPolicy::NothingConfigured);
+    assert_eq!(read.revision(), 0);
+    assert_eq!(read.summary(), NOBODY);
+
+    let grant = Write::new(ada(), reports, Change::Grant(id("billing"))).with_expected(0);
+    let granted = store.write(&grant).await.expect("grant");
+    assert_eq!(granted.state.allow(), [id("billing")]);
+    let record = &granted.record;
+    assert_eq!(
+        (
+            record.actor.as_str(),
+            record.tenant,
+            record.target,
+            record.action.as_str()
+        ),
+        ("ada", tenant("acme"), id("reports"), "grant")
+    );
+    assert_eq!(record.before, TargetPolicy::NothingConfigured);
+    assert_eq!(record.after, TargetPolicy::List(vec![id("billing")]));
+    assert_eq!(record.revision, granted.state.revision());
+
+    let expected = granted.state.revision();
+    let listed = store
+        .write(&Write::new(ada(), reports, Change::Grant(id("crm"))).with_expected(expected))
+        .await
+        .expect("a second grant");
+    assert_eq!(listed.state.allow().len(), 2);
+
+    let all = store
+        .write(&Write::new(ada(), reports, Change::AllowAll))
+        .await
+        .expect("allow all");
+    assert!(all.state.allow_all());
+    assert!(all.state.allow().is_empty(), "allow-all clears the list");
+
+    let set = store
+        .write(&Write::new(
+            ada(),
+            reports,
+            Change::SetList(vec![id("orders")]),
+        ))
+        .await
+        .expect("set a list");
+    assert_eq!(set.state.allow(), [id("orders")]);
+
+    let revoked = store
+        .write(&Write::new(ada(), reports, Change::Revoke(id("orders"))))
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.state.policy(), &TargetPolicy::List(Vec::new()));
+    assert_eq!(revoked.state.summary(), NOBODY);
+
+    let reset = store
+        .write(&Write::new(ada(), reports, Change::Reset))
+        .await
+        .expect("reset");
+    assert_eq!(reset.state.policy(), &TargetPolicy::NothingConfigured);
+    assert_eq!(reset.state.summary(), NOBODY);
+    assert_eq!(
+        store.read(&ada(), &reports).await.expect("read").revision(),
+        reset.state.revision(),
+        "a reset target keeps its revision"
+    );
+
+    let trail = store
+        .audit(&ada(), &tenant("acme"), 100)
+        .await
+        .expect("the audit trail");
+    let actions: Vec<&str> = trail.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["reset", "revoke", "set_list", "allow_all", "grant", "grant"]
+    );
+    assert!(
+        trail
+            .windows(2)
+            .all(|pair| pair[0].revision > pair[1].revision)
+    );
+    assert_eq!(
+        trail[3].before,
+        TargetPolicy::List(vec![id("billing"), id("crm")])
+    );
+    assert_eq!(trail[3].after, TargetPolicy::AllowAll);
+
+    let snapshot = store.snapshot().await.expect("snapshot");
+    assert_eq!(snapshot.revision(), reset.state.revision());
+    assert_eq!(
+        snapshot.decide(&api("acme/billing"), &reports).reason(),
+        Reason::NothingConfigured
+    );
+}
+
+#[tokio::test]
+async fn every_rule_is_refused_by_name() {
+    let Some(url) = database_url("every_rule_is_refused_by_name") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await;
+    let store = seeded(&schema).await;
+    let revision = store.revision().await.expect("revision");
+    let (orders, billing) = (api("acme/orders"), api("acme/billing"));
+    let write = |target, change| Write::new(ada(), target, change);
+
+    let cases: Vec<(Write, AdminError)> = vec![
+        (
+            write(orders, Change::SetList(vec![id("orders")])),
+            AdminError::Rule {
+                rule: Rule::SelfGrant,
+            },
+        ),
+        (
+            write(orders, Change::Grant(id("orders"))),
+            AdminError::Rule {
+                rule: Rule::SelfGrant,
+            },
+        ),
+        (
+            write(orders, Change::SetList(vec![id("ledger")])),
+            AdminError::Rule {
+                rule: Rule::NotInTenant {
+                    listed: "ledger".into(),
+                },
+            },
+        ),
+        (
+            write(orders, Change::SetList(vec![id("crm"), id("crm")])),
+            AdminError::Rule {
+                rule: Rule::Repeated {
+                    value: "crm".into(),
+                },
+            },
+        ),
+        (
+            write(orders, Change::Grant(id("billing"))),
+            AdminError::Rule {
+                rule: Rule::Repeated {
+                    value: "billing".into(),
+                },
+            },
+        ),
+        (
+            write(billing, Change::Grant(id("crm"))),
+            AdminError::Rule {
+                rule: Rule::AllowAllWithList,
+            },
+        ),
+        (
+            write(billing, Change::Revoke(id("crm"))),
+            AdminError::Rule {
+                rule: Rule::AllowAllWithList,
+            },
+        ),
+        (
+            write(orders, Change::Revoke(id("reports"))),
+            AdminError::NotListed { api: id("reports") },
+        ),
+        (
+            write(api("acme/ghost"), Change::AllowAll),
+            AdminError::UnknownTarget { api: id("ghost") },
+        ),
+        (
+            Write::new(Actor::staff("sam"), api("initech/orders"), Change::AllowAll),
+            AdminError::UnknownTenant {
+                tenant: tenant("initech"),
+            },
+        ),
+        (
+            write(orders, Change::Reset).with_expected(1),
+            AdminError::Stale {
+                expected: 1,
+                current: revision,
+            },
+        ),
+    ];
+    for (write, expected) in cases {
+        assert_eq!(refusal(store.write(&write).await), expected, "{write:?}");
+    }
+
+    assert_eq!(
+        Change::from_access(true, Some(&["crm".into()])),
+        Err(AdminError::Rule {
+            rule: Rule::AllowAllWithList
+        })
+    );
+    assert_eq!(
+        Change::from_access(false, Some(&["Crm".into()])),
+        Err(AdminError::Rule {
+            rule: Rule::MalformedIdentifier {
+                value: "Crm".into()
+            }
+        })
+    );
+    assert_eq!(store.revision().await.expect("revision"), revision);
+    assert_eq!(audit_len(&store).await, 0);
+}
+
+#[tokio::test]
+async fn concurrent_writers_on_one_revision_exactly_one_wins() {
+    let Some(url) = database_url("concurrent_writers_on_one_revision_exactly_one_wins") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await;
+    let store = seeded(&schema).await;
+    let orders = api("acme/orders");
+    let based_on = store.read(&ada(), &orders).await.expect("read").revision();
+
+    let mut writers = Vec::new();
+    let barrier = Arc::new(tokio::sync::Barrier::new(8));
+    for writer in 0..8 {
+        let (url, barrier) = (schema.url(), barrier.clone());
+        writers.push(tokio::spawn(async move {
+            let store = PostgresStore::new(&url).expect("a store");
+            store.revision().await.expect("connected");
+            let change = match writer % 3 {
+                0 => Change::AllowAll,
+                1 => Change::SetList(vec![id("reports")]),
+                _ => Change::Reset,
+            };
+            let write = Write::new(Actor::staff(format!("sam{writer}")), orders, change)
+                .with_expected(based_on);
+            barrier.wait().await;
+            store.write(&write).await
+        }));
+    }
+
+    let mut won = 0;
+    let mut stale = 0;
+    for writer in writers {
+        match writer.await.expect("the writer ran") {
+            Ok(_) => won += 1,
+            Err(PostgresError::Admin(AdminError::Stale { expected, current })) => {
+                assert_eq!(expected, based_on);
+                assert!(current > based_on);
+                stale += 1;
+            }
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((won, stale), (1, 7));
+    assert_eq!(audit_len(&store).await, 1);
+}
+
+#[tokio::test]
+async fn removing_an_api_removes_it_from_every_list() {
+    let Some(url) = database_url("removing_an_api_removes_it_from_every_list") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await;
+    let store = seeded(&schema).await;
+    store
+        .write(&Write::new(
+            ada(),
+            api("acme/reports"),
+            Change::SetList(vec![id("crm")]),
+        ))
+        .await
+        .expect("list crm");
+
+    let alice = Actor::member("alice", tenant("acme"));
+    let refused = store
+        .remove_api(&RemoveApi::new(alice, api("acme/crm")))
+        .await;
+    assert!(matches!(refusal(refused), AdminError::Forbidden { .. }));
+
+    let records = store
+        .remove_api(&RemoveApi::new(ada(), api("acme/crm")))
+        .await
+        .expect("remove crm");
+    let targets: Vec<&str> = records.iter().map(|r| r.target.as_str()).collect();
+    assert_eq!(targets, ["crm", "orders", "reports"]);
+
+    let snapshot = store.snapshot().await.expect("snapshot");
+    assert!(!snapshot.contains(&api("acme/crm")));
+    assert_eq!(
+        snapshot.policy(&api("acme/orders")),
+        Some(TargetPolicy::List(vec![id("billing")]))
+    );
+    assert_eq!(
+        snapshot.policy(&api("acme/reports")),
+        Some(TargetPolicy::List(Vec::new()))
+    );
+    let orders = store.read(&ada(), &api("acme/orders")).await.expect("read");
+    assert_eq!(orders.revision(), snapshot.revision());
+}
+
+#[tokio::test]
+async fn the_schema_refuses_direct_sql_that_breaks_a_rule() {
+    let Some(url) = database_url("the_schema_refuses_direct_sql_that_breaks_a_rule") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await;
+    let store = seeded(&schema).await;
+    let revision = store.revision().await.expect("revision");
+    let sql = connect(&schema.url()).await;
+
+    let refused = [
+        (
+            "INSERT INTO cross_api_grants (tenant, target, source) \
+             VALUES ('acme', 'orders', 'orders')",
+            "cross_api_no_self_grant",
+        ),
+        (
+            "INSERT INTO cross_api_grants (tenant, target, source) \
+             VALUES ('acme', 'orders', 'ledger')",
+            "cross_api_grant_source",
+        ),
+        (
+            "INSERT INTO cross_api_grants (tenant, target, source) \
+             VALUES ('acme', 'billing', 'crm')",
+            "cross_api_grant_list",
+        ),
+        (
+            "UPDATE cross_api_policies SET mode = 'allow_all' \
+             WHERE tenant = 'acme' AND target = 'orders'",
+            "cross_api_grant_list",
+        ),
+        (
+            "INSERT INTO cross_api_apis (tenant, api) VALUES ('acme', 'Payments')",
+            "cross_api_id_valid",
+        ),
+        (
+            "INSERT INTO cross_api_policies (tenant, target, mode, revision) \
+             VALUES ('acme', 'ghost', 'list', 9)",
+            "cross_api_policy_target",
+        ),
+    ];
+    for (statement, constraint) in refused {
+        let error = sql.batch_execute(statement).await.expect_err(statement);
+        let db = error.as_db_error().expect("a database error");
+        assert_eq!(db.constraint(), Some(constraint), "{statement}");
+    }
+    assert_eq!(store.revision().await.expect("revision"), revision);
+
+    sql.batch_execute(
+        "INSERT INTO cross_api_grants (tenant, target, source) VALUES ('acme', 'orders', 'reports')",
+    )
+    .await
+    .expect("a valid direct write");
+    assert_eq!(store.revision().await.expect("revision"), revision + 1);
+    assert_eq!(
+        store
+            .snapshot()
+            .await
+            .expect("snapshot")
+            .policy(&api("acme/orders")),
+        Some(TargetPolicy::List(vec![
+            id("billing"),
+            id("crm"),
+            id("reports")
+        ]))
+    );
+}
