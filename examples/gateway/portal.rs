@@ -336,17 +336,17 @@ impl View<'_> {
             revision = self.policy.revision(),
         );
         if let Some(reason) = &self.read_only {
-            let _ = write!(
+            let _ = writeln!(
                 html,
-                "<p class=\"notice\" id=\"read-only\"><strong>Read-only.</strong> {}</p>\n",
+                "<p class=\"notice\" id=\"read-only\"><strong>Read-only.</strong> {}</p>",
                 escape(reason)
             );
         }
         if self.others.is_empty() {
-            let _ = write!(
+            let _ = writeln!(
                 html,
                 "<p class=\"notice\" id=\"no-effect\">{api} is the only API of {tenant}: this \
-                 setting has no effect until another API exists in {tenant}.</p>\n"
+                 setting has no effect until another API exists in {tenant}.</p>"
             );
         }
 
@@ -360,13 +360,18 @@ impl View<'_> {
              aria-describedby=\"allow-all-help\"{all}>\n\
              <label for=\"allow-all\">Allow all APIs</label>\n\
              <p id=\"allow-all-help\" class=\"help\">Every API of {tenant}, current and future, \
-             may access this API's data. Turning this on clears the list below.</p>\n\
+             may access this API's data.{clears}</p>\n\
              </div>\n",
             revision = self.policy.revision(),
             all = if self.policy.allow_all() {
                 " checked"
             } else {
                 ""
+            },
+            clears = if self.others.is_empty() {
+                ""
+            } else {
+                " Turning this on clears the list below."
             },
         );
         html.push_str(&self.list());
