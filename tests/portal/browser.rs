@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
@@ -130,12 +131,18 @@ pub(crate) struct Page<'a> {
 }
 
 impl Page<'_> {
-    /// The visible text of the element with `id`.
-    pub(crate) async fn text(&self, id: &str) -> String {
+    /// The element with `id`, which must be on the page.
+    pub(crate) async fn element(&self, id: &str) -> Element {
         self.client
             .find(Locator::Id(id))
             .await
             .unwrap_or_else(|error| panic!("no element #{id}: {error}"))
+    }
+
+    /// The visible text of the element with `id`.
+    pub(crate) async fn text(&self, id: &str) -> String {
+        self.element(id)
+            .await
             .text()
             .await
             .expect("the element's text")
@@ -153,10 +160,8 @@ impl Page<'_> {
 
     /// Clicks the element with `id`.
     pub(crate) async fn click(&self, id: &str) {
-        self.client
-            .find(Locator::Id(id))
+        self.element(id)
             .await
-            .unwrap_or_else(|error| panic!("no element #{id}: {error}"))
             .click()
             .await
             .unwrap_or_else(|error| panic!("click #{id}: {error}"));
@@ -164,21 +169,13 @@ impl Page<'_> {
 
     /// Types `text` into the element with `id`.
     pub(crate) async fn type_into(&self, id: &str, text: &str) {
-        self.client
-            .find(Locator::Id(id))
-            .await
-            .unwrap_or_else(|error| panic!("no element #{id}: {error}"))
-            .send_keys(text)
-            .await
-            .expect("type");
+        self.element(id).await.send_keys(text).await.expect("type");
     }
 
     /// Whether the checkbox with `id` is ticked.
     pub(crate) async fn ticked(&self, id: &str) -> bool {
-        self.client
-            .find(Locator::Id(id))
+        self.element(id)
             .await
-            .unwrap_or_else(|error| panic!("no element #{id}: {error}"))
             .is_selected()
             .await
             .expect("is selected")

@@ -12,6 +12,7 @@ mod app;
 #[cfg(feature = "postgres")]
 mod browser;
 #[cfg(feature = "postgres")]
+#[path = "../support/database.rs"]
 mod database;
 mod http;
 mod pages;

@@ -92,7 +92,7 @@ impl Gateway {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_settings_page_in_a_real_browser() {
     let test = "the_settings_page_in_a_real_browser";
-    let Some(url) = database::url(test) else {
+    let Some(url) = database::database_url(test) else {
         return;
     };
     let Some(driver) = Chromedriver::start(test) else {
