@@ -182,7 +182,11 @@ async fn settings_page(
             return page(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", body);
         }
     };
-    let others = other_apis(&state, &target);
+    let mut others = other_apis(&state, &target);
+    others.sort_by(|a, b| {
+        let later = |api: &ApiId| !policy.allow().contains(api);
+        (later(a), a.as_str()).cmp(&(later(b), b.as_str()))
+    });
 
     let view = View {
         user,
@@ -258,19 +262,17 @@ async fn read(state: &AppState, target: &ApiRef) -> Result<PolicyState, Unreadab
     })
 }
 
-/// The other APIs of the target's tenant, by name: never the target, never another
-/// tenant's.
+/// The other APIs of the target's tenant: never the target, never another tenant's. The page
+/// lists those allowed now first, then the others, each by name.
 fn other_apis(state: &AppState, target: &ApiRef) -> Vec<ApiId> {
     let Some(snapshot) = state.policies.snapshot() else {
         return Vec::new();
     };
 
-    let mut others: Vec<ApiId> = snapshot
+    snapshot
         .apis_of(target.tenant())
         .filter(|api| api != target.api())
-        .collect();
-    others.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
-    others
+        .collect()
 }
 
 /// Why `user` sees the setting read-only, or `None` when they may change it here.

@@ -174,6 +174,23 @@ async fn the_page_shows_the_setting_and_the_other_apis_of_the_tenant_only() {
     let umbrella = "/portal/umbrella/apis/orders-api/settings/cross-api-access";
     let umbrella = page(addr, umbrella, Some("uma")).await;
     assert_eq!(umbrella.text.matches("name=\"allow\"").count(), 299);
+    let first: Vec<&str> = umbrella
+        .text
+        .split("name=\"allow\" value=\"")
+        .skip(1)
+        .take(4)
+        .map(|rest| rest.split('"').next().expect("a value"))
+        .collect();
+    assert_eq!(
+        first,
+        [
+            "checkout-api",
+            "payments-api",
+            "shipping-events",
+            "accounts-admin"
+        ],
+        "the APIs allowed now come first, then the others, each by name"
+    );
     assert!(umbrella.text.contains("Showing 299 of 299 APIs."));
 }
 
