@@ -48,6 +48,9 @@
 //!   document leaves the snapshot in force.
 //! - [`Snapshot::decide`] is the pure check, a [`Decision`] with its [`Reason`]: two hash
 //!   probes, no allocation, no lock.
+//! - [`admin`] changes one target's policy for an [`admin::Actor`]: only the tenant's
+//!   administrators and platform staff may, every write is checked against the contract's rules
+//!   and the revision it was based on, and every accepted change is an [`admin::AuditRecord`].
 //! - [`SourceIdentity`] and [`TargetIdentity`] say where the layer reads the two ends of a
 //!   call: headers, an [`AuthenticatedSource`] extension, the path, or a fixed target.
 //!
@@ -56,6 +59,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `file` | yes | [`source::FileSource`]: publish a policy file and follow its changes (tokio) |
+//! | `postgres` | no | `source::PostgresStore`, `source::PostgresSource`: PostgreSQL shared by replicas |
 //!
 //! # Security
 //!

@@ -481,7 +481,8 @@ async fn the_schema_refuses_direct_sql_that_breaks_a_rule() {
     assert_eq!(store.revision().await.expect("revision"), revision);
 
     sql.batch_execute(
-        "INSERT INTO cross_api_grants (tenant, target, source) VALUES ('acme', 'orders', 'reports')",
+        "INSERT INTO cross_api_grants (tenant, target, source) \
+         VALUES ('acme', 'orders', 'reports')",
     )
     .await
     .expect("a valid direct write");

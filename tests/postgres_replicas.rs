@@ -70,6 +70,15 @@ async fn seeded(schema: &TestSchema) -> PostgresStore {
     store
 }
 
+/// A seeded schema of its own, its store, and two replicas that follow it directly.
+async fn two_replicas(url: &str) -> (TestSchema, PostgresStore, Replica, Replica) {
+    let schema = TestSchema::create(url).await;
+    let store = seeded(&schema).await;
+    let a = replica(&schema.url(), &schema.url()).await;
+    let b = replica(&schema.url(), &schema.url()).await;
+    (schema, store, a, b)
+}
+
 async fn caught_up(replica: &Replica, store: &PostgresStore) -> bool {
     let revision = store.revision().await.expect("revision");
     eventually(Duration::from_secs(10), async || {
@@ -91,6 +100,18 @@ async fn put(addr: SocketAddr, user: &str, if_match: Option<&str>, body: &str) -
     send(addr, Method::PUT, ACCESS, &headers, Some(body)).await
 }
 
+async fn get(addr: SocketAddr, user: &str, path: &str) -> support::Answer {
+    let token = bearer(user);
+    send(
+        addr,
+        Method::GET,
+        path,
+        &[("authorization", token.as_str())],
+        None,
+    )
+    .await
+}
+
 fn etag(answer: &support::Answer) -> String {
     answer.headers["etag"]
         .to_str()
@@ -103,26 +124,14 @@ async fn a_change_through_one_replica_is_enforced_by_the_other() {
     let Some(url) = database_url("a_change_through_one_replica_is_enforced_by_the_other") else {
         return;
     };
-    let schema = TestSchema::create(&url).await;
-    let store = seeded(&schema).await;
-    let (a, b) = (
-        replica(&schema.url(), &schema.url()).await,
-        replica(&schema.url(), &schema.url()).await,
-    );
+    let (_schema, store, a, b) = two_replicas(&url).await;
     assert!(caught_up(&a, &store).await && caught_up(&b, &store).await);
     assert_eq!(
         linked_call(b.addr, "acme/billing", "acme/crm").await,
         DENIED
     );
 
-    let read = send(
-        a.addr,
-        Method::GET,
-        ACCESS,
-        &[("authorization", "Bearer ada")],
-        None,
-    )
-    .await;
+    let read = get(a.addr, "ada", ACCESS).await;
     let mut tag = etag(&read);
     let mut delays = Vec::with_capacity(100);
     for change in 0..100 {
@@ -168,20 +177,8 @@ async fn concurrent_puts_with_one_if_match_exactly_one_wins() {
     let Some(url) = database_url("concurrent_puts_with_one_if_match_exactly_one_wins") else {
         return;
     };
-    let schema = TestSchema::create(&url).await;
-    let store = seeded(&schema).await;
-    let (a, b) = (
-        replica(&schema.url(), &schema.url()).await,
-        replica(&schema.url(), &schema.url()).await,
-    );
-    let read = send(
-        a.addr,
-        Method::GET,
-        ACCESS,
-        &[("authorization", "Bearer ada")],
-        None,
-    )
-    .await;
+    let (_schema, store, a, b) = two_replicas(&url).await;
+    let read = get(a.addr, "ada", ACCESS).await;
     let tag = etag(&read);
 
     let mut writers = Vec::new();
@@ -225,14 +222,7 @@ async fn the_admin_api_answers_every_case() {
     let gateway = replica(&schema.url(), &schema.url()).await;
     let addr = gateway.addr;
 
-    let read = send(
-        addr,
-        Method::GET,
-        ACCESS,
-        &[("authorization", "Bearer alice")],
-        None,
-    )
-    .await;
+    let read = get(addr, "alice", ACCESS).await;
     assert_eq!(read.status, StatusCode::OK);
     assert_eq!(
         read.body,
@@ -348,13 +338,7 @@ async fn the_admin_api_answers_every_case() {
         "No APIs are allowed to access this API's data."
     );
 
-    let audit = |user: &'static str| {
-        let token = bearer(user);
-        async move {
-            let headers = [("authorization", token.as_str())];
-            send(addr, Method::GET, "/admin/acme/audit", &headers, None).await
-        }
-    };
+    let audit = |user: &'static str| get(addr, user, "/admin/acme/audit");
     let trail = audit("ada").await;
     assert_eq!(trail.status, StatusCode::OK);
     let records = trail.body["records"].as_array().expect("records");

@@ -12,7 +12,8 @@ use super::AdminError;
 /// use tower_cross_api::admin::{AdminError, Change};
 ///
 /// let billing = ApiId::new("billing")?;
-/// assert_eq!(Change::from_access(false, Some(&["billing".into()]))?, Change::SetList(vec![billing]));
+/// let listed = Change::from_access(false, Some(&["billing".into()]))?;
+/// assert_eq!(listed, Change::SetList(vec![billing]));
 /// assert_eq!(Change::from_access(true, None)?, Change::AllowAll);
 /// assert_eq!(Change::from_access(false, None)?, Change::Reset);
 /// assert_eq!(

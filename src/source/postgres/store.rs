@@ -3,7 +3,7 @@
 use std::fmt;
 
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
-use tokio_postgres::{Client, Config, IsolationLevel, NoTls};
+use tokio_postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
 
 use super::{PostgresError, config, rows, schema};
 use crate::admin::{Actor, AdminError, AuditRecord, PolicyState, RemoveApi, Write};
@@ -151,12 +151,7 @@ impl PostgresStore {
         }
 
         let mut client = self.connected().await?;
-        let transaction = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
+        let transaction = reading(&mut client).await?;
         let snapshot = tenant_snapshot(&transaction, target.tenant()).await?;
         let state = PolicyState::read(&snapshot, actor, target)?;
         let revision = rows::target_revision(&transaction, target).await?;
@@ -298,14 +293,20 @@ pub(super) async fn connect(config: &Config) -> Result<Client, PostgresError> {
     Ok(client)
 }
 
-/// Every tenant's policies as one snapshot, read in one repeatable-read transaction.
-pub(super) async fn load_snapshot(client: &mut Client) -> Result<Snapshot, PostgresError> {
+/// A read-only, repeatable-read transaction: every statement in it sees the same state.
+async fn reading(client: &mut Client) -> Result<Transaction<'_>, PostgresError> {
     let transaction = client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()
         .await?;
+    Ok(transaction)
+}
+
+/// Every tenant's policies as one snapshot, read in one repeatable-read transaction.
+pub(super) async fn load_snapshot(client: &mut Client) -> Result<Snapshot, PostgresError> {
+    let transaction = reading(client).await?;
     let document = rows::read_document(&transaction, None).await?;
     transaction.commit().await?;
 
