@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use tower_cross_api::admin::{Actor, AdminError, PolicyState};
-use tower_cross_api::{ApiId, ApiRef, PolicyDocument, TenantDocument, TenantId};
+use tower_cross_api::{AccessDocument, ApiId, ApiRef, PolicyDocument, TenantDocument, TenantId};
 
 use crate::admin::AdminBackend;
 use crate::app::{AppState, DEMO_POLICY, DEMO_USERS, DemoUser, Role};
@@ -108,7 +108,7 @@ pub(crate) fn demo_policy() -> String {
             ("payments-api", access(&["orders-api", "fraud-rules"])),
             (
                 "analytics-reports",
-                tower_cross_api::AccessDocument {
+                AccessDocument {
                     allow_all: true,
                     allow: None,
                 },
@@ -130,8 +130,8 @@ pub(crate) fn demo_policy() -> String {
     document.to_json()
 }
 
-fn access(allow: &[&str]) -> tower_cross_api::AccessDocument {
-    tower_cross_api::AccessDocument {
+fn access(allow: &[&str]) -> AccessDocument {
+    AccessDocument {
         allow_all: false,
         allow: Some(allow.iter().map(|api| (*api).to_owned()).collect()),
     }
