@@ -22,7 +22,7 @@ mod operations;
 use operations::Operations;
 
 #[path = "admin.rs"]
-mod admin;
+pub(crate) mod admin;
 
 use admin::AdminBackend;
 
@@ -68,7 +68,7 @@ pub(crate) struct DemoUser {
 }
 
 /// The demo users, named by their bearer token.
-pub(crate) const DEMO_USERS: [DemoUser; 4] = [
+pub(crate) const DEMO_USERS: [DemoUser; 5] = [
     DemoUser {
         name: "alice",
         tenant: Some("acme"),
@@ -84,6 +84,12 @@ pub(crate) const DEMO_USERS: [DemoUser; 4] = [
     DemoUser {
         name: "gus",
         tenant: Some("globex"),
+        role: Role::Administrator,
+        readable: &[],
+    },
+    DemoUser {
+        name: "uma",
+        tenant: Some("umbrella"),
         role: Role::Administrator,
         readable: &[],
     },

@@ -10,6 +10,9 @@
 //! source of truth, seeded with the demo policy on first use, and the administration API
 //! takes writes.
 //!
+//! The settings page of the developer portal is at
+//! `http://127.0.0.1:8080/portal/acme/apis/orders/settings/cross-api-access`.
+//!
 //! Over mutual TLS, the caller is the API named by its client certificate:
 //!
 //! ```text
@@ -19,13 +22,14 @@
 mod app;
 #[allow(dead_code, reason = "shared with the tests, which use other parts")]
 mod pki;
+mod portal;
 mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, COOKIE};
 use clap::Parser;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tower_cross_api::source::FileSource;
@@ -91,9 +95,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return serve_tls(&args, state).await;
     }
 
-    let router = app::app(state)
+    let router = app::app(state.clone())
+        .merge(portal::routes(state))
         .layer(TraceLayer::new_for_http())
-        .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]));
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            AUTHORIZATION,
+            COOKIE,
+        ]));
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
     axum::serve(listener, router).await?;
@@ -115,7 +123,7 @@ async fn file_state(
             tokio::spawn(source.watch());
         }
         None => {
-            let revision = policies.publish_json(app::DEMO_POLICY)?;
+            let revision = policies.publish_json(&portal::demo_policy())?;
             tracing::info!(revision, "published the demo policy");
         }
     }
@@ -137,9 +145,13 @@ async fn serve_tls(args: &Args, state: app::AppState) -> Result<(), Box<dyn std:
     }
     let config = tls::load(&dir)?;
 
-    let router = app::certificate_app(state)
+    let router = app::certificate_app(state.clone())
+        .merge(portal::routes(state))
         .layer(TraceLayer::new_for_http())
-        .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]));
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            AUTHORIZATION,
+            COOKIE,
+        ]));
     tracing::info!(
         addr = %listener.local_addr()?,
         dir = %dir.display(),
@@ -163,7 +175,7 @@ async fn database_state(
     let store = PostgresStore::new(url)?;
     store.migrate().await?;
     if store
-        .seed(&PolicyDocument::from_json(app::DEMO_POLICY)?)
+        .seed(&PolicyDocument::from_json(&portal::demo_policy())?)
         .await?
     {
         tracing::info!("seeded the empty policy database with the demo policy");
