@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http::HeaderMap;
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 
@@ -56,9 +57,17 @@ impl Refusal {
 /// [`problem_json`]; a host sets its own with
 /// [`CrossApiLayer::with_rejection`](crate::CrossApiLayer::with_rejection).
 #[derive(Clone)]
-pub struct Rejection(Arc<RejectionFn>);
+pub struct Rejection(Respond);
 
 type RejectionFn = dyn Fn(&Refusal) -> Response<Bytes> + Send + Sync;
+
+#[derive(Clone)]
+enum Respond {
+    /// [`problem_json`], built in the refused request's own header map.
+    ProblemJson,
+    /// The host's own.
+    Custom(Arc<RejectionFn>),
+}
 
 impl Rejection {
     /// A rejection that answers with `respond`.
@@ -66,23 +75,33 @@ impl Rejection {
     where
         F: Fn(&Refusal) -> Response<Bytes> + Send + Sync + 'static,
     {
-        Self(Arc::new(respond))
+        Self(Respond::Custom(Arc::new(respond)))
     }
 
-    pub(crate) fn respond(&self, refusal: &Refusal) -> Response<Bytes> {
-        (self.0)(refusal)
+    /// Answers `refusal`. The default rejection empties `recycled`, the refused request's
+    /// header map, and answers with it, so that a refusal allocates no header map of its
+    /// own; none of the request's headers is kept.
+    pub(crate) fn respond(&self, refusal: &Refusal, recycled: HeaderMap) -> Response<Bytes> {
+        match &self.0 {
+            Respond::ProblemJson => problem_json_in(refusal, recycled),
+            Respond::Custom(respond) => respond(refusal),
+        }
     }
 }
 
 impl Default for Rejection {
+    /// [`problem_json`].
     fn default() -> Self {
-        Self::new(problem_json)
+        Self(Respond::ProblemJson)
     }
 }
 
 impl fmt::Debug for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Rejection(..)")
+        match self.0 {
+            Respond::ProblemJson => f.write_str("Rejection(problem_json)"),
+            Respond::Custom(_) => f.write_str("Rejection(..)"),
+        }
     }
 }
 
@@ -98,6 +117,11 @@ const DENIED_BODY: &str = concat!(
 /// Every `403` carries the same body, whose `detail` is exactly [`DENIED_DETAIL`]: a refused
 /// caller learns nothing of the target's policy. A `400` names the malformed header.
 pub fn problem_json(refusal: &Refusal) -> Response<Bytes> {
+    problem_json_in(refusal, HeaderMap::new())
+}
+
+/// [`problem_json`] with `headers` emptied as the response's header map.
+fn problem_json_in(refusal: &Refusal, mut headers: HeaderMap) -> Response<Bytes> {
     let body = match refusal {
         Refusal::Denied { .. } | Refusal::UnverifiedSource { .. } => {
             Bytes::from_static(DENIED_BODY.as_bytes())
@@ -116,9 +140,12 @@ pub fn problem_json(refusal: &Refusal) -> Response<Bytes> {
         }
     };
 
+    headers.clear();
+    headers.insert(CONTENT_TYPE, PROBLEM_JSON);
+
     let mut response = Response::new(body);
     *response.status_mut() = refusal.status();
-    response.headers_mut().insert(CONTENT_TYPE, PROBLEM_JSON);
+    *response.headers_mut() = headers;
     response
 }
 
@@ -141,6 +168,35 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(response.body()).expect("json");
         assert_eq!(body["detail"], DENIED_DETAIL);
         assert_eq!(body["status"], 403);
+    }
+
+    #[test]
+    fn default_rejection_keeps_none_of_the_request_headers() {
+        let refusal = Refusal::Denied {
+            source: "t1/a".parse().expect("ref"),
+            target: None,
+            decision: Decision::no_snapshot(),
+        };
+        let mut recycled = HeaderMap::new();
+        recycled.insert(X_SOURCE_API, HeaderValue::from_static("t1/a"));
+        recycled.append("cookie", HeaderValue::from_static("secret"));
+        recycled.append("cookie", HeaderValue::from_static("more"));
+
+        let response = Rejection::default().respond(&refusal, recycled);
+
+        assert_eq!(response.headers().len(), 1);
+        assert_eq!(response.headers()[CONTENT_TYPE], "application/problem+json");
+        assert_eq!(response.body(), &problem_json(&refusal).into_body());
+        assert_eq!(
+            format!("{:?}", Rejection::default()),
+            "Rejection(problem_json)"
+        );
+        let custom = Rejection::new(problem_json);
+        assert_eq!(format!("{custom:?}"), "Rejection(..)");
+        assert_eq!(
+            custom.respond(&refusal, HeaderMap::new()).status(),
+            StatusCode::FORBIDDEN
+        );
     }
 
     #[test]

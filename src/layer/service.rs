@@ -68,7 +68,11 @@ where
         let verified = match self.gate.check(&parts) {
             Ok(verified) => verified,
             Err(refusal) => {
-                let response = self.gate.rejection.respond(&refusal).map(ResBody::from);
+                let response = self
+                    .gate
+                    .rejection
+                    .respond(&refusal, parts.headers)
+                    .map(ResBody::from);
                 return ResponseFuture::refused(response);
             }
         };
