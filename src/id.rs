@@ -364,6 +364,26 @@ mod tests {
     }
 
     #[test]
+    fn equality_compares_every_byte_at_every_length() {
+        for len in 1..=MAX_ID_LEN {
+            let name = "a".repeat(len);
+            let same = ApiId::new(&name).expect("valid");
+            assert_eq!(same, ApiId::new(&name).expect("valid"), "{len}");
+
+            let mut last = name.clone();
+            last.replace_range(len - 1.., "b");
+            assert_ne!(same, ApiId::new(&last).expect("valid"), "{len}");
+            if len < MAX_ID_LEN {
+                assert_ne!(
+                    same,
+                    ApiId::new(&format!("{name}a")).expect("valid"),
+                    "{len}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn reference_needs_exactly_one_slash() {
         let parsed: ApiRef = "t1/orders".parse().expect("valid");
         assert_eq!(parsed.to_string(), "t1/orders");

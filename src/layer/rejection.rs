@@ -56,6 +56,10 @@ impl Refusal {
 /// Turns a [`Refusal`] into the response the client sees. The default is
 /// [`problem_json`]; a host sets its own with
 /// [`CrossApiLayer::with_rejection`](crate::CrossApiLayer::with_rejection).
+///
+/// The default builds its response in the refused request's own header map, emptied first,
+/// so that a refusal allocates nothing; a host's own rejection builds its response as it
+/// likes.
 #[derive(Clone)]
 pub struct Rejection(Respond);
 
