@@ -118,11 +118,11 @@ fn identity(c: &mut Criterion) {
     group.bench_function("source_and_target_from_headers", |b| {
         b.iter(|| {
             let parts = black_box(&headers);
-            (source.resolve(parts), target.resolve(parts))
+            (source.resolve(parts).ok(), target.resolve(parts).ok())
         })
     });
     group.bench_function("source_from_extension", |b| {
-        b.iter(|| authenticated.resolve(black_box(&extension)))
+        b.iter(|| authenticated.resolve(black_box(&extension)).ok())
     });
     group.finish();
 }
@@ -134,7 +134,8 @@ fn layer(c: &mut Criterion) {
     let allowed = Call::hot(Kind::Listed, size);
     let denied = Call::hot(Kind::Denied, size);
 
-    let requests: [(&str, fn(&Call, &Call) -> http::Request<()>); 3] = [
+    type MakeRequest = fn(&Call, &Call) -> http::Request<()>;
+    let requests: [(&str, MakeRequest); 3] = [
         ("allowed", |allowed, _| allowed.request()),
         ("denied", |_, denied| denied.request()),
         ("end_user", |_, _| http::Request::new(())),
