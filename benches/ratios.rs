@@ -251,21 +251,10 @@ fn layer_against_decision(clock: &Clock, report: &mut Report) {
         || {},
     );
 
-    let paths: [(&str, &Call); 3] = [
-        ("allowed", &allowed),
-        ("denied", &denied),
-        ("end_user", &allowed),
-    ];
-    for (label, call) in paths {
+    for (label, call) in paths(&allowed, &denied) {
         let mut gated = support::gated(handle.clone());
         let mut inner = support::inner();
-        let request = || {
-            if label == "end_user" {
-                http::Request::new(())
-            } else {
-                call.request()
-            }
-        };
+        let request = || path_request(label, call);
         let (through_gate, passthrough) = clock.batched_pair(
             request,
             |request| {
@@ -285,6 +274,24 @@ fn layer_against_decision(clock: &Clock, report: &mut Report) {
             overhead / decision,
             1.5,
         );
+    }
+}
+
+/// The three paths through the layer, each with the call its requests carry.
+fn paths<'a>(allowed: &'a Call, denied: &'a Call) -> [(&'static str, &'a Call); 3] {
+    [
+        ("allowed", allowed),
+        ("denied", denied),
+        ("end_user", allowed),
+    ]
+}
+
+/// A request of `path`: an end-user request carries no identity.
+fn path_request(path: &str, call: &Call) -> http::Request<()> {
+    if path == "end_user" {
+        http::Request::new(())
+    } else {
+        call.request()
     }
 }
 
@@ -318,25 +325,11 @@ fn allocations(report: &mut Report) {
         0.0,
     );
 
-    let paths: [(&str, &Call); 3] = [
-        ("allowed", &allowed),
-        ("denied", &denied),
-        ("end_user", &allowed),
-    ];
-    for (label, call) in paths {
+    for (label, call) in paths(&allowed, &denied) {
         let mut gated = support::gated(handle.clone());
         let mut inner = support::inner();
-        let requests = || -> Vec<http::Request<()>> {
-            (0..101)
-                .map(|_| {
-                    if label == "end_user" {
-                        http::Request::new(())
-                    } else {
-                        call.request()
-                    }
-                })
-                .collect()
-        };
+        let requests =
+            || -> Vec<http::Request<()>> { (0..101).map(|_| path_request(label, call)).collect() };
 
         let mut through_gate = requests();
         let gate = allocations_per_call(|| {
