@@ -94,8 +94,25 @@ fn is_name_byte(byte: u8) -> bool {
 }
 
 impl PartialEq for Name {
+    /// Compares 8-byte words up to the length: [`Name::parse`], the only constructor, fills
+    /// the bytes past `len` with zeros, so equal names have equal words. A short name is one
+    /// or two register comparisons, where a slice comparison calls `memcmp`.
     fn eq(&self, other: &Self) -> bool {
-        self.as_bytes() == other.as_bytes()
+        let words = usize::from(self.len).div_ceil(WORD);
+
+        self.len == other.len && (0..words).all(|word| self.word(word) == other.word(word))
+    }
+}
+
+const WORD: usize = 8;
+
+impl Name {
+    fn word(&self, index: usize) -> u64 {
+        let mut word = [0; WORD];
+        if let Some(bytes) = self.bytes.get(index * WORD..(index + 1) * WORD) {
+            word.copy_from_slice(bytes);
+        }
+        u64::from_ne_bytes(word)
     }
 }
 
@@ -343,6 +360,26 @@ mod tests {
             "a/b",
         ] {
             assert_eq!(TenantId::new(value), Err(IdError::BadByte), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn equality_compares_every_byte_at_every_length() {
+        for len in 1..=MAX_ID_LEN {
+            let name = "a".repeat(len);
+            let same = ApiId::new(&name).expect("valid");
+            assert_eq!(same, ApiId::new(&name).expect("valid"), "{len}");
+
+            let mut last = name.clone();
+            last.replace_range(len - 1.., "b");
+            assert_ne!(same, ApiId::new(&last).expect("valid"), "{len}");
+            if len < MAX_ID_LEN {
+                assert_ne!(
+                    same,
+                    ApiId::new(&format!("{name}a")).expect("valid"),
+                    "{len}"
+                );
+            }
         }
     }
 

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http::HeaderMap;
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 
@@ -105,10 +106,22 @@ impl Refusal {
 /// Turns a [`Refusal`] into the response the client sees. The default is
 /// [`problem_json`]; a host sets its own with
 /// [`CrossApiLayer::with_rejection`](crate::CrossApiLayer::with_rejection).
+///
+/// The default builds its response in the refused request's own header map, emptied first,
+/// so that a refusal allocates nothing; a host's own rejection builds its response as it
+/// likes.
 #[derive(Clone)]
-pub struct Rejection(Arc<RejectionFn>);
+pub struct Rejection(Respond);
 
 type RejectionFn = dyn Fn(&Refusal) -> Response<Bytes> + Send + Sync;
+
+#[derive(Clone)]
+enum Respond {
+    /// [`problem_json`], built in the refused request's own header map.
+    ProblemJson,
+    /// The host's own.
+    Custom(Arc<RejectionFn>),
+}
 
 impl Rejection {
     /// A rejection that answers with `respond`.
@@ -116,23 +129,33 @@ impl Rejection {
     where
         F: Fn(&Refusal) -> Response<Bytes> + Send + Sync + 'static,
     {
-        Self(Arc::new(respond))
+        Self(Respond::Custom(Arc::new(respond)))
     }
 
-    pub(crate) fn respond(&self, refusal: &Refusal) -> Response<Bytes> {
-        (self.0)(refusal)
+    /// Answers `refusal`. The default rejection empties `recycled`, the refused request's
+    /// header map, and answers with it, so that a refusal allocates no header map of its
+    /// own; none of the request's headers is kept.
+    pub(crate) fn respond(&self, refusal: &Refusal, recycled: HeaderMap) -> Response<Bytes> {
+        match &self.0 {
+            Respond::ProblemJson => problem_json_in(refusal, recycled),
+            Respond::Custom(respond) => respond(refusal),
+        }
     }
 }
 
 impl Default for Rejection {
+    /// [`problem_json`].
     fn default() -> Self {
-        Self::new(problem_json)
+        Self(Respond::ProblemJson)
     }
 }
 
 impl fmt::Debug for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Rejection(..)")
+        match self.0 {
+            Respond::ProblemJson => f.write_str("Rejection(problem_json)"),
+            Respond::Custom(_) => f.write_str("Rejection(..)"),
+        }
     }
 }
 
@@ -166,24 +189,21 @@ const PROBLEM_JSON: HeaderValue = HeaderValue::from_static("application/problem+
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn problem_json(refusal: &Refusal) -> Response<Bytes> {
+    problem_json_in(refusal, HeaderMap::new())
+}
+
+/// [`problem_json`] with `headers`, emptied, as the response's header map: the gate hands in
+/// the refused request's own map so that the refusal allocates no new one.
+pub(crate) fn problem_json_in(refusal: &Refusal, mut headers: HeaderMap) -> Response<Bytes> {
     let request_id = refusal.request_id().as_str();
-    let problem = match refusal {
-        Refusal::Denied { .. } | Refusal::UnverifiedSource { .. } => serde_json::json!({
-            "type": "about:blank",
-            "title": "Forbidden",
-            "status": 403,
-            "detail": DENIED_DETAIL,
-            "code": refusal.code(),
-            "request_id": request_id,
-        }),
-        Refusal::DeniedAsNotFound { .. } => serde_json::json!({
-            "type": "about:blank",
-            "title": "Not Found",
-            "status": 404,
-            "detail": NOT_FOUND_DETAIL,
-            "code": refusal.code(),
-            "request_id": request_id,
-        }),
+    let code = refusal.code();
+    let body = match refusal {
+        Refusal::Denied { .. } | Refusal::UnverifiedSource { .. } => {
+            short_problem("Forbidden", 403, DENIED_DETAIL, code, request_id)
+        }
+        Refusal::DeniedAsNotFound { .. } => {
+            short_problem("Not Found", 404, NOT_FOUND_DETAIL, code, request_id)
+        }
         Refusal::MalformedHeader { header, fault, .. } => serde_json::json!({
             "type": "about:blank",
             "title": "Bad Request",
@@ -192,18 +212,48 @@ pub fn problem_json(refusal: &Refusal) -> Response<Bytes> {
                 "The {header} header must appear once, as <tenant>/<api>: {fault}."
             ),
             "header": header.as_str(),
-            "code": refusal.code(),
+            "code": code,
             "request_id": request_id,
-        }),
+        })
+        .to_string(),
     };
 
-    let mut response = Response::new(Bytes::from(problem.to_string()));
-    *response.status_mut() = refusal.status();
-    response.headers_mut().insert(CONTENT_TYPE, PROBLEM_JSON);
+    headers.clear();
+    headers.insert(CONTENT_TYPE, PROBLEM_JSON);
     if let Ok(value) = HeaderValue::from_str(request_id) {
-        response.headers_mut().insert(X_REQUEST_ID, value);
+        headers.insert(X_REQUEST_ID, value);
     }
+
+    let mut response = Response::new(Bytes::from(body));
+    *response.status_mut() = refusal.status();
+    *response.headers_mut() = headers;
     response
+}
+
+/// A refusal's body written in one allocation of its exact size. Every part is a constant
+/// or a request id, whose bytes (`A-Za-z0-9-_.:`) need no JSON escaping.
+fn short_problem(title: &str, status: u16, detail: &str, code: &str, request_id: &str) -> String {
+    let status = match status {
+        403 => "403",
+        _ => "404",
+    };
+    let parts = [
+        r#"{"type":"about:blank","title":""#,
+        title,
+        r#"","status":"#,
+        status,
+        r#","detail":""#,
+        detail,
+        r#"","code":""#,
+        code,
+        r#"","request_id":""#,
+        request_id,
+        r#""}"#,
+    ];
+
+    let mut body = String::with_capacity(parts.iter().map(|part| part.len()).sum());
+    parts.iter().for_each(|part| body.push_str(part));
+    body
 }
 
 #[cfg(test)]
@@ -278,6 +328,37 @@ mod tests {
         assert_eq!(body["detail"], NOT_FOUND_DETAIL);
         assert_eq!(body["code"], "cross_api.not_found");
         assert_eq!(body["request_id"], "r-1");
+    }
+
+    #[test]
+    fn default_rejection_keeps_none_of_the_request_headers() {
+        let refusal = Refusal::Denied {
+            source: "t1/a".parse().expect("ref"),
+            target: None,
+            decision: Decision::no_snapshot(),
+            request_id: request_id(),
+        };
+        let mut recycled = HeaderMap::new();
+        recycled.insert(X_SOURCE_API, HeaderValue::from_static("t1/a"));
+        recycled.append("cookie", HeaderValue::from_static("secret"));
+        recycled.append("cookie", HeaderValue::from_static("more"));
+
+        let response = Rejection::default().respond(&refusal, recycled);
+
+        assert_eq!(response.headers().len(), 2);
+        assert_eq!(response.headers()[CONTENT_TYPE], "application/problem+json");
+        assert_eq!(response.headers()[X_REQUEST_ID], "r-1");
+        assert_eq!(response.body(), &problem_json(&refusal).into_body());
+        assert_eq!(
+            format!("{:?}", Rejection::default()),
+            "Rejection(problem_json)"
+        );
+        let custom = Rejection::new(problem_json);
+        assert_eq!(format!("{custom:?}"), "Rejection(..)");
+        assert_eq!(
+            custom.respond(&refusal, HeaderMap::new()).status(),
+            StatusCode::FORBIDDEN
+        );
     }
 
     #[test]

@@ -76,7 +76,11 @@ where
                 None
             }
             Verdict::Refused(refusal) => {
-                let response = self.gate.rejection.respond(&refusal).map(ResBody::from);
+                let response = self
+                    .gate
+                    .rejection
+                    .respond(&refusal, parts.headers)
+                    .map(ResBody::from);
                 return ResponseFuture::refused(response);
             }
         };

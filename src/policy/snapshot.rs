@@ -209,18 +209,20 @@ impl Snapshot {
             return (Reason::OtherTenant, false);
         }
 
-        let Some(target_index) = self.find_api(target) else {
+        let tenant = TenantHasher::new(&self.hasher, target.tenant());
+        let Some(target_index) = self.find_api_hashed(&tenant, target) else {
             let reason = match self.find_tenant(target.tenant()) {
                 Some(_) => Reason::UnknownTarget,
                 None => Reason::UnknownTenant,
             };
             return (reason, false);
         };
-        let Some(source_index) = self.find_api(source) else {
-            return (Reason::UnknownSource, false);
-        };
         let Some(target_entry) = self.apis.get(target_index as usize) else {
             return (Reason::UnknownTarget, false);
+        };
+        let Some(source_index) = self.find_sibling(&tenant, target_entry.tenant, source.api())
+        else {
+            return (Reason::UnknownSource, false);
         };
 
         let reason = match target_entry.access {
@@ -416,15 +418,29 @@ impl Snapshot {
     }
 
     fn find_api(&self, api: &ApiRef) -> Option<u32> {
-        let hash = api_hash(&self.hasher, api.tenant(), api.api());
+        self.find_api_hashed(&TenantHasher::new(&self.hasher, api.tenant()), api)
+    }
 
+    fn find_api_hashed(&self, tenant: &TenantHasher, api: &ApiRef) -> Option<u32> {
         self.api_index
-            .find(hash, |&index| {
+            .find(tenant.api_hash(api.api()), |&index| {
                 self.apis.get(index as usize).is_some_and(|entry| {
                     entry.id == *api.api()
                         && self.tenants.get(entry.tenant as usize).map(|t| &t.id)
                             == Some(api.tenant())
                 })
+            })
+            .copied()
+    }
+
+    /// Finds `api` among the APIs of the tenant at `tenant_index`, whose name `tenant` hashed:
+    /// the tenant is known, so an index comparison replaces a name comparison.
+    fn find_sibling(&self, tenant: &TenantHasher, tenant_index: u32, api: &ApiId) -> Option<u32> {
+        self.api_index
+            .find(tenant.api_hash(api), |&index| {
+                self.apis
+                    .get(index as usize)
+                    .is_some_and(|entry| entry.tenant == tenant_index && entry.id == *api)
             })
             .copied()
     }
@@ -475,11 +491,26 @@ impl fmt::Debug for Snapshot {
 }
 
 fn api_hash(hasher: &RandomState, tenant: &TenantId, api: &ApiId) -> u64 {
-    let mut state = hasher.build_hasher();
-    state.write(tenant.as_bytes());
-    state.write_u8(b'/');
-    state.write(api.as_bytes());
-    state.finish()
+    TenantHasher::new(hasher, tenant).api_hash(api)
+}
+
+/// The hasher state after a tenant's name, from which the hash of each of its APIs follows:
+/// a decision hashes the tenant once for both ends.
+struct TenantHasher(<RandomState as BuildHasher>::Hasher);
+
+impl TenantHasher {
+    fn new(hasher: &RandomState, tenant: &TenantId) -> Self {
+        let mut state = hasher.build_hasher();
+        state.write(tenant.as_bytes());
+        state.write_u8(b'/');
+        Self(state)
+    }
+
+    fn api_hash(&self, api: &ApiId) -> u64 {
+        let mut state = self.0.clone();
+        state.write(api.as_bytes());
+        state.finish()
+    }
 }
 
 fn tenant_hash(hasher: &RandomState, tenant: &TenantId) -> u64 {
