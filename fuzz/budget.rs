@@ -65,7 +65,8 @@ where
 
     let elapsed = started.elapsed();
     eprintln!(
-        "fuzz {name}: {done} cases in {:.1} s ({:.0}/s), seed {seed}, rounds {first_round}..{round}",
+        "fuzz {name}: {done} cases in {:.1} s ({:.0}/s), seed {seed}, \
+         rounds {first_round}..{round}",
         elapsed.as_secs_f64(),
         done as f64 / elapsed.as_secs_f64().max(1e-9),
     );

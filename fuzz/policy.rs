@@ -212,9 +212,10 @@ impl GeneratedTenant {
             && unique(&self.apis)
             && self.access.iter().all(|(target, access)| {
                 let listed = access.allow.as_deref().unwrap_or_default();
+                let allow_all_alone = access.allow_all != Some(true) || listed.is_empty();
                 is_identifier(target.as_bytes())
                     && registry.contains(target)
-                    && !(access.allow_all == Some(true) && !listed.is_empty())
+                    && allow_all_alone
                     && named(listed)
                     && unique(listed)
                     && !listed.contains(target)

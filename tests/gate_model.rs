@@ -277,12 +277,21 @@ fn values() -> impl Strategy<Value = Vec<Value>> {
     ]
 }
 
+/// Mostly one target value, sometimes none, sometimes several.
+fn target_values() -> impl Strategy<Value = Vec<Value>> {
+    prop_oneof![
+        1 => Just(Vec::new()),
+        6 => value().prop_map(|value| vec![value]),
+        1 => values(),
+    ]
+}
+
 fn gate_call() -> impl Strategy<Value = Call> {
     (
         prop::bool::weighted(0.3),
         values(),
         prop::option::weighted(0.7, api()),
-        prop_oneof![1 => Just(Vec::new()), 6 => value().prop_map(|value| vec![value]), 1 => values()],
+        target_values(),
     )
         .prop_map(|(authenticated_mode, source, authenticated, target)| Call {
             authenticated_mode,
