@@ -1,11 +1,11 @@
 //! The gate against a deliberately simple model of the contract.
 //!
-//! The model is written from the contract (SPEC.md and the gate's rules), not from the code: a
-//! policy is a map of sets, a header is a list of values that the generator labels valid or
-//! malformed, and the expected answer is a handful of `if`s in the contract's order. Thousands
-//! of random policies and calls go through the real `CrossApiService`, and each must get the
-//! model's answer: the status, whether the target was reached, the verified source attached,
-//! and the decision's reason and revision.
+//! The model is written from the contract (SPEC.md and the gate's rules), not from the code:
+//! a policy is a map of sets, a header or a path is a list of values that the generator
+//! labels valid or malformed, and the expected answer is a handful of `if`s in the contract's
+//! order. Thousands of random policies and calls go through the real `CrossApiService`, and
+//! each must get the model's answer: the status, whether the target was reached, the
+//! verified source attached, and the decision's reason and revision.
 //!
 //! Not covered here: administrative operations (they arrive with the admin module).
 
@@ -21,8 +21,8 @@ use proptest::sample::{Index, select};
 use serde_json::{Value as Json, json};
 use tower::Layer;
 use tower_cross_api::{
-    CrossApiLayer, DENIED_DETAIL, PolicyHandle, Refusal, Rejection, SourceIdentity, X_SOURCE_API,
-    X_TARGET_API,
+    CrossApiLayer, DENIED_DETAIL, PolicyHandle, Refusal, Rejection, SourceIdentity, TargetIdentity,
+    X_SOURCE_API, X_TARGET_API,
 };
 
 use probe::{Reached, call, probe};
@@ -50,6 +50,11 @@ const MALFORMED: [&[u8]; 18] = [
     b"t1/_a",
     b"t1/%61",
     b"t1/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+];
+
+/// Path heads whose first two segments are never `<tenant>/<api>`.
+const MALFORMED_PATHS: [&str; 8] = [
+    "T1/a", "t1/A", "t1/%61", "-t/a", "t1/_a", "t1.x/a", "t1//a", "t1/a%2fb",
 ];
 
 /// Bytes that make any reference malformed wherever they are inserted.
@@ -83,6 +88,9 @@ struct Call {
     source: Vec<Value>,
     authenticated: Option<Api>,
     target: Vec<Value>,
+    /// Where the target is read: `None` for the `x-target-api` header, else the head of
+    /// the path, `/{tenant}/{api}/...`, where a malformed head names no target.
+    path: Option<Value>,
 }
 
 /// What a client and the target see of one call.
@@ -130,8 +138,11 @@ fn expected(world: Option<&World>, call: &Call) -> Answer {
         }
         (true, _, Some(_)) => return refused(403, "unverified"),
     };
-    let Ok(target) = header(&call.target) else {
-        return refused(400, "malformed x-target-api");
+    let target = match (&call.path, header(&call.target)) {
+        (Some(Value::Valid(target)), _) => Some(*target),
+        (Some(Value::Malformed(_)), _) => None,
+        (None, Ok(target)) => target,
+        (None, Err(())) => return refused(400, "malformed x-target-api"),
     };
 
     let (reason, revision) = decide(world, source, target);
@@ -292,17 +303,35 @@ fn gate_call() -> impl Strategy<Value = Call> {
         values(),
         prop::option::weighted(0.7, api()),
         target_values(),
+        prop::option::weighted(0.3, path()),
     )
-        .prop_map(|(authenticated_mode, source, authenticated, target)| Call {
-            authenticated_mode,
-            source,
-            authenticated,
-            target,
-        })
+        .prop_map(
+            |(authenticated_mode, source, authenticated, target, path)| Call {
+                authenticated_mode,
+                source,
+                authenticated,
+                target,
+                path,
+            },
+        )
+}
+
+fn path() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        4 => api().prop_map(Value::Valid),
+        1 => select(&MALFORMED_PATHS[..]).prop_map(|head| Value::Malformed(head.into())),
+    ]
 }
 
 fn request(call: &Call) -> Request<()> {
-    let mut request = Request::new(());
+    let uri = match &call.path {
+        Some(Value::Valid((tenant, api))) => format!("/{tenant}/{api}/collections/c1"),
+        Some(Value::Malformed(head)) => {
+            format!("/{}/collections/c1", String::from_utf8_lossy(head))
+        }
+        None => String::from("/"),
+    };
+    let mut request = Request::get(uri).body(()).expect("a valid request");
     let headers = request.headers_mut();
 
     for (name, values) in [(X_SOURCE_API, &call.source), (X_TARGET_API, &call.target)] {
@@ -419,10 +448,13 @@ proptest! {
                 .expect("the model's world is a valid document");
             prop_assert_eq!(revision, world.revision);
         }
-        let layer = |authenticated: bool, telling: bool| {
+        let layer = |authenticated: bool, path: bool, telling: bool| {
             let mut layer = CrossApiLayer::new(policies.clone());
             if authenticated {
                 layer = layer.with_source(SourceIdentity::authenticated());
+            }
+            if path {
+                layer = layer.with_target(TargetIdentity::path());
             }
             if telling {
                 layer = layer.with_rejection(telling_rejection());
@@ -430,12 +462,15 @@ proptest! {
             layer.layer(probe())
         };
         let mut services = [
-            [layer(false, false), layer(false, true)],
-            [layer(true, false), layer(true, true)],
+            [[layer(false, false, false), layer(false, false, true)],
+             [layer(false, true, false), layer(false, true, true)]],
+            [[layer(true, false, false), layer(true, false, true)],
+             [layer(true, true, false), layer(true, true, true)]],
         ];
 
         for gate_call in &calls {
-            let [plain, telling] = &mut services[usize::from(gate_call.authenticated_mode)];
+            let by_source = &mut services[usize::from(gate_call.authenticated_mode)];
+            let [plain, telling] = &mut by_source[usize::from(gate_call.path.is_some())];
             let plain = call(plain, request(gate_call));
             let telling = call(telling, request(gate_call));
 
@@ -475,6 +510,7 @@ fn the_model_agrees_with_the_cases_file() {
         source: vec![Value::Valid(source)],
         authenticated: None,
         target: vec![Value::Valid(target)],
+        path: None,
     };
     let status = |call: Call| expected(Some(&world), &call).status;
 
