@@ -123,11 +123,14 @@ fn expected(world: Option<&World>, call: &Call) -> Answer {
     let Ok(claim) = header(&call.source) else {
         return refused(400, "malformed x-source-api");
     };
-    let source = match (call.authenticated_mode, call.authenticated, claim) {
-        (false, _, Some(claim)) => claim,
-        (true, Some(authenticated), None) => authenticated,
-        (true, Some(authenticated), Some(claim)) if authenticated == claim => authenticated,
-        (_, None, None) | (false, Some(_), None) => {
+    // An authenticated source always counts, and a header is then only a claim checked
+    // against it; without one, only a header-sourced gate takes the header as the source.
+    let source = match (call.authenticated, claim, call.authenticated_mode) {
+        (Some(authenticated), None, _) => authenticated,
+        (Some(authenticated), Some(claim), _) if authenticated == claim => authenticated,
+        (Some(_), Some(_), _) | (None, Some(_), true) => return refused(403, "unverified"),
+        (None, Some(claim), false) => claim,
+        (None, None, _) => {
             return Answer {
                 status: 200,
                 reached: true,
@@ -136,7 +139,6 @@ fn expected(world: Option<&World>, call: &Call) -> Answer {
                 revision: None,
             };
         }
-        (true, _, Some(_)) => return refused(403, "unverified"),
     };
     let target = match (&call.path, header(&call.target)) {
         (Some(Value::Valid(target)), _) => Some(*target),
@@ -157,11 +159,11 @@ fn expected(world: Option<&World>, call: &Call) -> Answer {
 }
 
 fn decide(world: Option<&World>, source: Api, target: Option<Api>) -> (&'static str, u64) {
-    let Some(target) = target else {
-        return ("unknown_target", world.map_or(0, |world| world.revision));
-    };
     let Some(world) = world else {
         return ("no_snapshot", 0);
+    };
+    let Some(target) = target else {
+        return ("unknown_target", world.revision);
     };
 
     let apis = world.tenants.get(target.0);
