@@ -7,7 +7,8 @@
 //! each must get the model's answer: the status, whether the target was reached, the
 //! verified source attached, and the decision's reason and revision.
 //!
-//! Not covered here: administrative operations (they arrive with the admin module).
+//! Not covered here yet: administrative operations, and peers whose certificate names no
+//! source (`UnidentifiedPeer`).
 
 #[path = "support/probe.rs"]
 mod probe;
