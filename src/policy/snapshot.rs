@@ -85,7 +85,8 @@ pub enum TargetPolicy {
     NothingConfigured,
     /// Every API of the target's tenant may call it.
     AllowAll,
-    /// The listed APIs may call it, in name order; an empty list allows nobody.
+    /// The listed APIs may call it, in the order of the tenant's `apis`; an empty list
+    /// allows nobody.
     List(Vec<ApiId>),
 }
 
