@@ -362,22 +362,15 @@ impl Snapshot {
     fn access_document(&self, entry: &ApiEntry) -> Option<AccessDocument> {
         let enforce = entry.enforce;
 
-        match self.target_policy(entry) {
-            TargetPolicy::NothingConfigured if enforce => None,
-            TargetPolicy::NothingConfigured => Some(AccessDocument {
-                allow_all: false,
-                allow: None,
+        match self.target_policy(entry).to_document() {
+            Some(document) => Some(AccessDocument {
                 enforce,
+                ..document
             }),
-            TargetPolicy::AllowAll => Some(AccessDocument {
-                allow_all: true,
-                allow: None,
+            None if enforce => None,
+            None => Some(AccessDocument {
                 enforce,
-            }),
-            TargetPolicy::List(listed) => Some(AccessDocument {
-                allow_all: false,
-                allow: Some(listed.iter().map(ToString::to_string).collect()),
-                enforce,
+                ..AccessDocument::default()
             }),
         }
     }
