@@ -7,8 +7,8 @@
 //! each must get the model's answer: the status, whether the target was reached, the
 //! verified source attached, and the decision's reason and revision.
 //!
-//! Not covered here yet: administrative operations, and peers whose certificate names no
-//! source (`UnidentifiedPeer`).
+//! Administrative operations have a model of their own in `tests/admin_model.rs`. Not covered
+//! here yet: peers whose certificate names no source (`UnidentifiedPeer`).
 
 #[path = "support/probe.rs"]
 mod probe;
