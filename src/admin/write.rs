@@ -136,12 +136,18 @@ impl Write {
     /// # Errors
     ///
     /// As for [`apply`](Self::apply); [`AdminError::Stale`] too when another publisher came
-    /// first. No snapshot yet reads as an unknown tenant.
+    /// first. No snapshot yet reads as an unknown tenant, to an actor who may change it.
     pub fn apply_to(&self, policies: &PolicyHandle) -> Result<AuditRecord, AdminError> {
         let Some(snapshot) = policies.snapshot() else {
-            return Err(AdminError::UnknownTenant {
-                tenant: *self.target.tenant(),
-            });
+            let refusal = authorise(&self.actor, self.target.tenant()).and(Err(
+                AdminError::UnknownTenant {
+                    tenant: *self.target.tenant(),
+                },
+            ));
+            if let Err(error) = &refusal {
+                refused(&self.actor, &self.target, self.change.action(), error);
+            }
+            return refusal;
         };
         let current = snapshot.revision();
 
@@ -387,6 +393,33 @@ mod tests {
         let handle = PolicyHandle::new();
         handle.publish_json(POLICY).expect("valid");
         handle
+    }
+
+    #[test]
+    fn without_a_snapshot_the_actor_is_checked_first() {
+        let empty = PolicyHandle::new();
+        let write = |actor: Actor| Write::new(actor, api("t1/orders"), Change::Reset);
+        let t1 = TenantId::new("t1").expect("id");
+
+        assert_eq!(
+            write(Actor::member("mia", t1)).apply_to(&empty),
+            Err(AdminError::Forbidden {
+                actor: "mia".to_owned(),
+                tenant: t1,
+            })
+        );
+        assert_eq!(
+            write(Actor::Unknown).apply_to(&empty),
+            Err(AdminError::Forbidden {
+                actor: "unknown".to_owned(),
+                tenant: t1,
+            })
+        );
+        assert_eq!(
+            write(admin()).apply_to(&empty),
+            Err(AdminError::UnknownTenant { tenant: t1 })
+        );
+        assert_eq!(empty.revision(), None);
     }
 
     #[test]
