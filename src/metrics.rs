@@ -18,16 +18,18 @@
 //! series. The number of series is at most (APIs + 1)² × 3 decisions × 12 reasons, and in
 //! practice the pairs that really call each other.
 //!
-//! Label values for known names are built once per snapshot, when it is published; counting
-//! a decision then clones reference-counted strings and allocates only the label list the
-//! facade's key holds.
+//! Label values for known names are built once per snapshot, the first time a decision names
+//! them; counting a decision then clones reference-counted strings into a label list that each thread keeps
+//! and reuses, so that counting allocates nothing of its own: what remains is the recorder's
+//! (the Prometheus exporter's recorder, for one, wraps each handle it returns in a new `Arc`).
 //!
 //! The gauges are set by [`record_snapshot`], which a host calls when it exports (at scrape
 //! time for Prometheus); [`FileSource`](crate::source::FileSource) also calls it at each check.
 
-use std::sync::Arc;
+use std::cell::Cell;
+use std::sync::{Arc, OnceLock};
 
-use ::metrics::{Label, SharedString};
+use ::metrics::{Key, Label, Level, Metadata, SharedString};
 
 use crate::id::{ApiRef, TenantId};
 use crate::policy::{PolicyHandle, Snapshot};
@@ -93,39 +95,61 @@ pub(crate) fn count(
         None => (unknown(), unknown(), unknown()),
     };
 
-    let labels = vec![
+    let mut labels = LABELS.take();
+    labels.extend([
         Label::new("tenant", tenant),
         Label::new("target", target),
         Label::new("source", source),
         Label::new("decision", SharedString::const_str(decision)),
         Label::new("reason", SharedString::const_str(reason)),
-    ];
-    ::metrics::counter!(DECISIONS, labels).increment(1);
+    ]);
+    let key = Key::from_parts(DECISIONS, labels);
+
+    ::metrics::with_recorder(|recorder| recorder.register_counter(&key, &METADATA)).increment(1);
+
+    let (_, mut labels) = key.into_parts();
+    labels.clear();
+    LABELS.set(labels);
 }
 
-/// The label values of one snapshot's names, built once when the snapshot is.
+/// Where the decision counter comes from, as the facade's macros would describe it.
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+thread_local! {
+    /// The label list of the decision counter's key, kept empty between decisions so that its
+    /// capacity is reused: the facade's `Key` owns its labels, and hands them back.
+    static LABELS: Cell<Vec<Label>> = const { Cell::new(Vec::new()) };
+}
+
+/// The label values of one snapshot's names, one slot per tenant and per API, each made the
+/// first time a decision names it: a snapshot of a million APIs costs 24 bytes per API here
+/// until its APIs are counted, and only the APIs that are counted get a string.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Labels {
-    tenants: Vec<Arc<str>>,
-    apis: Vec<Arc<str>>,
+    tenants: Vec<OnceLock<Arc<str>>>,
+    apis: Vec<OnceLock<Arc<str>>>,
 }
 
 impl Labels {
-    pub(crate) fn new<'a>(
-        tenants: impl Iterator<Item = &'a TenantId>,
-        apis: impl Iterator<Item = ApiRef>,
-    ) -> Self {
+    pub(crate) fn new(tenants: usize, apis: usize) -> Self {
         Self {
-            tenants: tenants.map(|tenant| Arc::from(tenant.as_str())).collect(),
-            apis: apis.map(|api| Arc::from(api.to_string())).collect(),
+            tenants: std::iter::repeat_with(OnceLock::new)
+                .take(tenants)
+                .collect(),
+            apis: std::iter::repeat_with(OnceLock::new).take(apis).collect(),
         }
     }
 
-    pub(crate) fn tenant(&self, position: usize) -> Option<&Arc<str>> {
-        self.tenants.get(position)
+    /// The label of the tenant at `position`, which is `tenant`.
+    pub(crate) fn tenant(&self, position: usize, tenant: &TenantId) -> Option<&Arc<str>> {
+        let slot = self.tenants.get(position)?;
+        Some(slot.get_or_init(|| Arc::from(tenant.as_str())))
     }
 
-    pub(crate) fn api(&self, position: usize) -> Option<&Arc<str>> {
-        self.apis.get(position)
+    /// The label of the API at `position`, which is `api`.
+    pub(crate) fn api(&self, position: usize, api: &ApiRef) -> Option<&Arc<str>> {
+        let slot = self.apis.get(position)?;
+        Some(slot.get_or_init(|| Arc::from(api.to_string())))
     }
 }

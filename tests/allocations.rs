@@ -4,9 +4,10 @@
 //! while a count is taken; each count is the smallest of a few attempts, so that a stray
 //! allocation of the test harness's own thread cannot fail it.
 //!
-//! What is guaranteed: the decision, reading the identities, the end-user path and the
-//! denied path allocate nothing of their own; the allowed path allocates exactly what
-//! `http::Extensions::insert` of the verified source does, nothing more.
+//! What is guaranteed: the decision, reading the identities, counting the decision and the
+//! end-user path allocate nothing; a refusal allocates its body (which holds the request id)
+//! and, when it generated the id, the id's header value; the allowed path allocates exactly
+//! what `http::Extensions::insert` of the verified source does, nothing more.
 
 use std::alloc::System;
 use std::convert::Infallible;
@@ -16,7 +17,8 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode};
+use metrics_exporter_prometheus::PrometheusBuilder;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tower::{Layer, Service};
 use tower_cross_api::{
@@ -26,6 +28,10 @@ use tower_cross_api::{
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// An extension a router would have inserted before the gate.
+#[derive(Clone, Copy)]
+struct Routed;
 
 const POLICY: &str = r#"{ "tenants": { "acme": {
     "apis": ["orders", "billing", "crm"],
@@ -142,10 +148,23 @@ fn the_request_path_allocates_only_what_http_imposes() {
     let (passthrough_denied, _) = through(&mut bare, || request(Some("acme/crm"), "acme/orders"));
     assert_eq!(passthrough_denied, 0);
     assert_eq!(
-        denied, 3,
-        "a refusal reuses the request's header map; it allocates its body (one exact-size \
-         string), its x-request-id value, and the metrics key's label vector (the tests build \
-         the crate with `metrics` on)"
+        denied, 2,
+        "a refusal reuses the request's header map and counts its decision without allocating; \
+         it allocates its body (one exact-size string, holding the request id) and the \
+         x-request-id value of the id it generated"
+    );
+
+    let (echoed, response) = through(&mut gated, || {
+        let mut request = request(Some("acme/crm"), "acme/orders");
+        request
+            .headers_mut()
+            .insert("x-request-id", HeaderValue::from_static("req-7"));
+        request
+    });
+    assert_eq!(response.headers()["x-request-id"], "req-7");
+    assert_eq!(
+        echoed, 1,
+        "a client's sane x-request-id is echoed in its own header value: only the body is new"
     );
 
     let (allowed, response) = through(&mut gated, || request(Some("acme/billing"), "acme/orders"));
@@ -157,10 +176,57 @@ fn the_request_path_allocates_only_what_http_imposes() {
         black_box(request);
     });
     assert_eq!(
-        allowed,
-        insert + 1,
-        "the allowed path allocates what inserting the verified source does, and the metrics \
-         key's label vector"
+        allowed, insert,
+        "the allowed path allocates what inserting the verified source does, nothing more"
     );
     assert_eq!(insert, 3, "http's map, its table and the boxed value");
+
+    let (allowed_with_extensions, _) = through(&mut gated, || {
+        let mut request = request(Some("acme/billing"), "acme/orders");
+        request.extensions_mut().insert(Routed);
+        request
+    });
+    assert_eq!(
+        allowed_with_extensions, 1,
+        "when an earlier layer (a router, a connection layer) already made the request's \
+         extension map, the allowed path allocates only the boxed verified source"
+    );
+
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let exporter = recorder.handle();
+    let (counted_allowed, counted_denied) = metrics::with_local_recorder(&recorder, || {
+        let (allowed, _) = through(&mut gated, || {
+            let mut request = request(Some("acme/billing"), "acme/orders");
+            request.extensions_mut().insert(Routed);
+            request
+        });
+        let (denied, _) = through(&mut gated, || {
+            let mut request = request(Some("acme/crm"), "acme/orders");
+            request
+                .headers_mut()
+                .insert("x-request-id", HeaderValue::from_static("req-8"));
+            request
+        });
+        let recorder_own = allocations(|| metrics::counter!("probe_total").increment(1));
+        (allowed - recorder_own, denied - recorder_own)
+    });
+    let exported = exporter.render();
+    for (decision, reason) in [("allow", "listed"), ("deny", "not_listed")] {
+        let series = format!(
+            "cross_api_decisions_total{{tenant=\"acme\",target=\"acme/orders\",\
+             source=\"acme/{}\",decision=\"{decision}\",reason=\"{reason}\"}} 6",
+            if decision == "allow" {
+                "billing"
+            } else {
+                "crm"
+            }
+        );
+        assert!(exported.contains(&series), "{series} in\n{exported}");
+    }
+    assert_eq!(
+        (counted_allowed, counted_denied),
+        (1, 1),
+        "with the Prometheus recorder installed, counting a decision allocates only what the \
+         recorder itself does for a key with no labels (it wraps each handle it returns)"
+    );
 }

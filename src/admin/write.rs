@@ -139,11 +139,10 @@ impl Write {
     /// first. No snapshot yet reads as an unknown tenant, to an actor who may change it.
     pub fn apply_to(&self, policies: &PolicyHandle) -> Result<AuditRecord, AdminError> {
         let Some(snapshot) = policies.snapshot() else {
-            let refusal = authorise(&self.actor, self.target.tenant()).and(Err(
-                AdminError::UnknownTenant {
+            let refusal =
+                authorise(&self.actor, self.target.tenant()).and(Err(AdminError::UnknownTenant {
                     tenant: *self.target.tenant(),
-                },
-            ));
+                }));
             if let Err(error) = &refusal {
                 refused(&self.actor, &self.target, self.change.action(), error);
             }

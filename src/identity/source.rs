@@ -211,7 +211,6 @@ impl SourceIdentity {
                   fault would allocate on every refusal"
     )]
     pub fn resolve(&self, request: &Parts) -> Result<Option<ApiRef>, SourceFault> {
-        let claimed = header::read(&request.headers, &self.header).map_err(SourceFault::Header)?;
         let authenticated = request
             .extensions
             .get::<AuthenticatedSource>()
@@ -219,8 +218,10 @@ impl SourceIdentity {
         let unidentified = request.extensions.get::<UnidentifiedPeer>();
 
         if !self.authenticated && authenticated.is_none() && unidentified.is_none() {
-            return Ok(claimed);
+            return header::read(&request.headers, &self.header).map_err(SourceFault::Header);
         }
+
+        let claimed = header::read(&request.headers, &self.header).map_err(SourceFault::Header)?;
         if let Some(UnidentifiedPeer(reason)) = unidentified {
             return Err(SourceFault::UnidentifiedPeer { reason });
         }

@@ -193,7 +193,8 @@ pub fn problem_json(refusal: &Refusal) -> Response<Bytes> {
 }
 
 /// [`problem_json`] with `headers`, emptied, as the response's header map: the gate hands in
-/// the refused request's own map so that the refusal allocates no new one.
+/// the refused request's own map so that the refusal allocates no new one, and a request id
+/// the client sent is echoed in its own header value rather than a copy.
 pub(crate) fn problem_json_in(refusal: &Refusal, mut headers: HeaderMap) -> Response<Bytes> {
     let request_id = refusal.request_id().as_str();
     let code = refusal.code();
@@ -218,9 +219,13 @@ pub(crate) fn problem_json_in(refusal: &Refusal, mut headers: HeaderMap) -> Resp
         .to_string(),
     };
 
+    let echoed = headers
+        .remove(X_REQUEST_ID)
+        .filter(|value| value.as_bytes() == request_id.as_bytes())
+        .or_else(|| HeaderValue::from_str(request_id).ok());
     headers.clear();
     headers.insert(CONTENT_TYPE, PROBLEM_JSON);
-    if let Ok(value) = HeaderValue::from_str(request_id) {
+    if let Some(value) = echoed {
         headers.insert(X_REQUEST_ID, value);
     }
 

@@ -68,28 +68,13 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let (mut parts, body) = request.into_parts();
 
-        let verified = match self.gate.check(&parts) {
-            Verdict::EndUser => None,
-            Verdict::Allowed(verified) => Some(verified),
-            Verdict::LetBy(would_deny) => {
-                parts.extensions.insert(would_deny);
-                None
-            }
-            Verdict::Refused(refusal) => {
-                let response = self
-                    .gate
-                    .rejection
-                    .respond(&refusal, parts.headers)
-                    .map(ResBody::from);
-                return ResponseFuture::refused(response);
-            }
-        };
-
-        if let Some(header) = &self.gate.verified_header {
-            write_verified_header(&mut parts.headers, header, verified.as_ref());
-        }
-        if let Some(verified) = verified {
-            parts.extensions.insert(verified);
+        if let Verdict::Refused(refusal) = self.gate.check(&mut parts) {
+            let response = self
+                .gate
+                .rejection
+                .respond(&refusal, parts.headers)
+                .map(ResBody::from);
+            return ResponseFuture::refused(response);
         }
 
         ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)))
@@ -97,14 +82,12 @@ where
 }
 
 /// What the gate makes of a request. Not a `Result`: a refusal holds its API references
-/// inline, so that the request path never allocates, and is returned by value.
+/// inline, so that the request path never allocates, and is returned by value. A request
+/// that passes was already marked in place (its verified source, or its would-be denial), so
+/// that passing moves no API reference.
 enum Verdict {
-    /// No source identity: end-user traffic, untouched.
-    EndUser,
-    /// An allowed linked call.
-    Allowed(VerifiedSource),
-    /// A denied linked call let through in audit mode.
-    LetBy(WouldDeny),
+    /// End-user traffic, an allowed linked call, or a denied one let through in audit mode.
+    Pass,
     /// Refused: the inner service is not called.
     Refused(Refusal),
 }
@@ -112,11 +95,15 @@ enum Verdict {
 impl Gate {
     /// The gate's whole judgement of one request head, on one load of the snapshot. Logs one
     /// event and counts one decision.
-    fn check(&self, request: &Parts) -> Verdict {
-        let source = match self.source.resolve(request) {
+    fn check(&self, request: &mut Parts) -> Verdict {
+        let resolved = self.source.resolve(request);
+        let source = match &resolved {
             Ok(Some(source)) => source,
-            Ok(None) => return Verdict::EndUser,
-            Err(fault) => return Verdict::Refused(self.refuse_source(request, fault)),
+            Ok(None) => {
+                self.mark(request, None);
+                return Verdict::Pass;
+            }
+            Err(fault) => return Verdict::Refused(self.refuse_source(request, *fault)),
         };
 
         let target = match self.target.resolve(request) {
@@ -140,7 +127,7 @@ impl Gate {
                     "cross-API call refused: malformed target header"
                 );
                 self.policies.with_current(|snapshot| {
-                    count(snapshot, Some(&source), None, "deny", "malformed_header");
+                    count(snapshot, Some(source), None, "deny", "malformed_header");
                 });
                 return Verdict::Refused(Refusal::MalformedHeader {
                     header,
@@ -151,47 +138,63 @@ impl Gate {
         };
 
         self.policies
-            .with_current(|snapshot| self.judge(request, snapshot, source, target))
+            .with_current(|snapshot| self.judge(request, snapshot, source, target.as_ref()))
+    }
+
+    /// Marks a request that passes with its verified source, as an extension and, when asked,
+    /// as the one verified header; `None` (end-user traffic, a call let through in audit
+    /// mode) leaves no verified header.
+    fn mark(&self, request: &mut Parts, verified: Option<VerifiedSource>) {
+        if let Some(header) = &self.verified_header {
+            write_verified_header(&mut request.headers, header, verified.as_ref());
+        }
+        if let Some(verified) = verified {
+            request.extensions.insert(verified);
+        }
     }
 
     /// Decides a linked call on `snapshot` and acts on the decision.
     fn judge(
         &self,
-        request: &Parts,
+        request: &mut Parts,
         snapshot: Option<&Snapshot>,
-        source: ApiRef,
-        target: Option<ApiRef>,
+        source: &ApiRef,
+        target: Option<&ApiRef>,
     ) -> Verdict {
-        let decision = match (snapshot, &target) {
+        let decision = match (snapshot, target) {
             (None, _) => Decision::no_snapshot(),
-            (Some(snapshot), Some(target)) => snapshot.decide(&source, target),
+            (Some(snapshot), Some(target)) => snapshot.decide(source, target),
             (Some(snapshot), None) => Decision::new(Reason::UnknownTarget, snapshot.revision()),
         };
         let reason = decision.reason().as_str();
 
         if decision.is_allowed() {
-            log_allowed(&source, target.as_ref(), decision);
-            count(snapshot, Some(&source), target.as_ref(), "allow", reason);
-            return Verdict::Allowed(VerifiedSource::new(source, decision));
+            log_allowed(source, target, decision);
+            count(snapshot, Some(source), target, "allow", reason);
+            self.mark(request, Some(VerifiedSource::new(*source, decision)));
+            return Verdict::Pass;
         }
 
         let request_id = RequestId::from_headers(&request.headers);
         if decision.would_pass(self.enforcement) {
-            let would_deny = WouldDeny::new(source, target, decision, self.enforcement, request_id);
-            log_would_deny(&would_deny);
-            count(
-                snapshot,
-                Some(&source),
-                target.as_ref(),
-                "would_deny",
-                reason,
+            let would_deny = WouldDeny::new(
+                *source,
+                target.copied(),
+                decision,
+                self.enforcement,
+                request_id,
             );
-            if let (Some(learner), Some(target)) = (&self.learner, &target) {
-                learner.record(&source, target, decision.reason());
+            log_would_deny(&would_deny);
+            count(snapshot, Some(source), target, "would_deny", reason);
+            if let (Some(learner), Some(target)) = (&self.learner, target) {
+                learner.record(source, target, decision.reason());
             }
-            return Verdict::LetBy(would_deny);
+            self.mark(request, None);
+            request.extensions.insert(would_deny);
+            return Verdict::Pass;
         }
 
+        let (source, target) = (*source, target.copied());
         let refusal = if self.denied_as_not_found {
             Refusal::DeniedAsNotFound {
                 source,

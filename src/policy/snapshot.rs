@@ -402,13 +402,14 @@ impl Snapshot {
     /// The metrics label of `tenant`, when the snapshot knows it.
     #[cfg(feature = "metrics")]
     pub(crate) fn tenant_label(&self, tenant: &TenantId) -> Option<&std::sync::Arc<str>> {
-        self.labels.tenant(self.find_tenant(tenant)? as usize)
+        self.labels
+            .tenant(self.find_tenant(tenant)? as usize, tenant)
     }
 
     /// The metrics label of `api`, when the snapshot knows it.
     #[cfg(feature = "metrics")]
     pub(crate) fn api_label(&self, api: &ApiRef) -> Option<&std::sync::Arc<str>> {
-        self.labels.api(self.find_api(api)? as usize)
+        self.labels.api(self.find_api(api)? as usize, api)
     }
 
     fn find_api(&self, api: &ApiRef) -> Option<u32> {
@@ -685,14 +686,7 @@ impl Builder {
 
     fn finish(self, revision: u64) -> Snapshot {
         #[cfg(feature = "metrics")]
-        let labels = {
-            let snapshot = &self.0;
-            let apis = snapshot.apis.iter().filter_map(|entry| {
-                let tenant = snapshot.tenants.get(entry.tenant as usize)?;
-                Some(ApiRef::new(tenant.id, entry.id))
-            });
-            crate::metrics::Labels::new(snapshot.tenants.iter().map(|entry| &entry.id), apis)
-        };
+        let labels = crate::metrics::Labels::new(self.0.tenants.len(), self.0.apis.len());
 
         Snapshot {
             revision,
