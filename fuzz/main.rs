@@ -17,16 +17,13 @@
 mod probe;
 
 mod budget;
+mod certificate;
 mod corpus;
 mod grammar;
 mod identity;
 mod mutate;
 mod policy;
 mod regressions;
-
-// The SPIFFE certificate mapping (feature `mtls`) gets its target here when it is merged:
-// `mod certificate;` beside `identity`, seeds in `fuzz/corpus/certificate/`, and its two
-// tests below (arbitrary DER, and certificates built with arbitrary URI SANs).
 
 #[test]
 fn api_ref_from_bytes() {
@@ -43,6 +40,33 @@ fn identity_headers_through_the_layer() {
         "identity_headers_through_the_layer",
         identity::headers(),
         identity::layer_reads_headers_exactly,
+    );
+}
+
+#[test]
+fn spiffe_uri_from_strings() {
+    budget::run(
+        "spiffe_uri_from_strings",
+        certificate::uris(),
+        certificate::uri_maps_strictly,
+    );
+}
+
+#[test]
+fn certificate_from_der_bytes() {
+    budget::run(
+        "certificate_from_der_bytes",
+        certificate::der(),
+        certificate::der_names_its_one_uri_san,
+    );
+}
+
+#[test]
+fn certificates_with_arbitrary_uri_sans() {
+    budget::run(
+        "certificates_with_arbitrary_uri_sans",
+        certificate::certificates(),
+        certificate::certificate_names_its_one_uri_san,
     );
 }
 

@@ -1,7 +1,7 @@
 //! Every seed and every input that once failed, run through its target's property once.
 
 use crate::corpus::inputs;
-use crate::{identity, policy};
+use crate::{certificate, identity, policy};
 
 fn replay(
     target: &str,
@@ -14,6 +14,13 @@ fn replay(
             }
         }
     }
+}
+
+/// The URI seeds and the DER inputs share one folder: each property holds for any bytes.
+#[test]
+fn certificate_inputs_hold() {
+    replay("certificate", certificate::uri_maps_strictly);
+    replay("certificate", certificate::der_names_its_one_uri_san);
 }
 
 #[test]

@@ -5,10 +5,14 @@
 //! labels valid or malformed, and the expected answer is a handful of `if`s in the contract's
 //! order. Thousands of random policies and calls go through the real `CrossApiService`, and
 //! each must get the model's answer: the status, whether the target was reached, the
-//! verified source attached, and the decision's reason and revision.
+//! verified source attached, and the decision's or the refusal's reason and revision.
 //!
-//! Administrative operations have a model of their own in `tests/admin_model.rs`. Not covered
-//! here yet: peers whose certificate names no source (`UnidentifiedPeer`).
+//! Sources come from a header, from an `AuthenticatedSource` an earlier layer inserted, or
+//! both; some calls come from a peer whose certificate named no valid source
+//! (`UnidentifiedPeer`), which the contract refuses with a `403` whatever else the call
+//! carries.
+//!
+//! Administrative operations have a model of their own in `tests/admin_model.rs`.
 
 #[path = "support/probe.rs"]
 mod probe;
@@ -22,8 +26,8 @@ use proptest::sample::{Index, select};
 use serde_json::{Value as Json, json};
 use tower::Layer;
 use tower_cross_api::{
-    CrossApiLayer, DENIED_DETAIL, PolicyHandle, Refusal, Rejection, SourceIdentity, TargetIdentity,
-    X_SOURCE_API, X_TARGET_API,
+    AuthenticatedSource, CrossApiLayer, DENIED_DETAIL, PolicyHandle, Refusal, Rejection,
+    SourceIdentity, TargetIdentity, UnidentifiedPeer, X_SOURCE_API, X_TARGET_API,
 };
 
 use probe::{Reached, call, probe};
@@ -61,6 +65,14 @@ const MALFORMED_PATHS: [&str; 8] = [
 /// Bytes that make any reference malformed wherever they are inserted.
 const BAD_BYTES: [u8; 9] = [b'A', b'Z', b' ', b'.', b'%', b',', b'/', b'\xff', b'\t'];
 
+/// Why a peer's certificate named no source, as the accept loop reports it.
+const UNIDENTIFIED: [&str; 4] = [
+    "foreign_trust_domain",
+    "several_uri_sans",
+    "no_uri_san",
+    "invalid_identifier",
+];
+
 type Api = (&'static str, &'static str);
 
 #[derive(Clone, Debug)]
@@ -88,6 +100,9 @@ struct Call {
     authenticated_mode: bool,
     source: Vec<Value>,
     authenticated: Option<Api>,
+    /// The reason of an `UnidentifiedPeer` extension: the connection's peer presented a
+    /// certificate that names no valid source.
+    unidentified: Option<&'static str>,
     target: Vec<Value>,
     /// Where the target is read: `None` for the `x-target-api` header, else the head of
     /// the path, `/{tenant}/{api}/...`, where a malformed head names no target.
@@ -121,6 +136,11 @@ fn expected(world: Option<&World>, call: &Call) -> Answer {
         revision: None,
     };
 
+    // A peer that tried to authenticate and failed is neither a linked call nor end-user
+    // traffic, in either mode, whatever its headers say and whatever else was inserted.
+    if call.unidentified.is_some() {
+        return refused(403, "unidentified_peer");
+    }
     let Ok(claim) = header(&call.source) else {
         return refused(400, "malformed x-source-api");
     };
@@ -129,7 +149,8 @@ fn expected(world: Option<&World>, call: &Call) -> Answer {
     let source = match (call.authenticated, claim, call.authenticated_mode) {
         (Some(authenticated), None, _) => authenticated,
         (Some(authenticated), Some(claim), _) if authenticated == claim => authenticated,
-        (Some(_), Some(_), _) | (None, Some(_), true) => return refused(403, "unverified"),
+        (Some(_), Some(_), _) => return refused(403, "contradiction"),
+        (None, Some(_), true) => return refused(403, "unauthenticated_claim"),
         (None, Some(claim), false) => claim,
         (None, None, _) => {
             return Answer {
@@ -305,14 +326,16 @@ fn gate_call() -> impl Strategy<Value = Call> {
         prop::bool::weighted(0.3),
         values(),
         prop::option::weighted(0.7, api()),
+        prop::option::weighted(0.15, select(&UNIDENTIFIED[..])),
         target_values(),
         prop::option::weighted(0.3, path()),
     )
         .prop_map(
-            |(authenticated_mode, source, authenticated, target, path)| Call {
+            |(authenticated_mode, source, authenticated, unidentified, target, path)| Call {
                 authenticated_mode,
                 source,
                 authenticated,
+                unidentified,
                 target,
                 path,
             },
@@ -351,9 +374,10 @@ fn request(call: &Call) -> Request<()> {
         let source = format!("{tenant}/{api}")
             .parse()
             .expect("a valid reference");
-        request
-            .extensions_mut()
-            .insert(tower_cross_api::AuthenticatedSource(source));
+        request.extensions_mut().insert(AuthenticatedSource(source));
+    }
+    if let Some(reason) = call.unidentified {
+        request.extensions_mut().insert(UnidentifiedPeer(reason));
     }
     request
 }
@@ -367,7 +391,7 @@ fn telling_rejection() -> Rejection {
                 Some(decision.revision()),
             ),
             Refusal::MalformedHeader { header, .. } => (format!("malformed {header}"), None),
-            Refusal::UnverifiedSource { .. } => (String::from("unverified"), None),
+            Refusal::UnverifiedSource { fault, .. } => (fault.as_str().to_owned(), None),
             other => (format!("{other:?}"), None),
         };
 
@@ -485,6 +509,35 @@ proptest! {
     }
 }
 
+/// Found by the model: a malformed source header once turned the refusal of a peer whose
+/// certificate named no source into a `400` for the header.
+#[test]
+fn an_unidentified_peer_with_a_malformed_header_is_refused_as_unidentified() {
+    let policies = PolicyHandle::new();
+
+    for authenticated_mode in [false, true] {
+        let mut layer = CrossApiLayer::new(policies.clone()).with_rejection(telling_rejection());
+        if authenticated_mode {
+            layer = layer.with_source(SourceIdentity::authenticated());
+        }
+        let mut service = layer.layer(probe());
+        let gate_call = Call {
+            authenticated_mode,
+            source: vec![Value::Malformed(Vec::new())],
+            authenticated: None,
+            unidentified: Some("foreign_trust_domain"),
+            target: Vec::new(),
+            path: None,
+        };
+
+        let response = call(&mut service, request(&gate_call));
+
+        assert_eq!(response.status(), 403);
+        assert_eq!(response.headers()["x-verdict"], "unidentified_peer");
+        assert!(response.extensions().get::<Reached>().is_none());
+    }
+}
+
 #[test]
 fn the_model_agrees_with_the_cases_file() {
     let world = World {
@@ -512,6 +565,7 @@ fn the_model_agrees_with_the_cases_file() {
         authenticated_mode: false,
         source: vec![Value::Valid(source)],
         authenticated: None,
+        unidentified: None,
         target: vec![Value::Valid(target)],
         path: None,
     };
@@ -532,4 +586,15 @@ fn the_model_agrees_with_the_cases_file() {
     let mut end_user = linked(("t1", "billing"), ("t1", "orders"));
     end_user.source.clear();
     assert_eq!(expected(Some(&world), &end_user).verdict, "end_user");
+
+    let mut unidentified = linked(("t1", "billing"), ("t1", "orders"));
+    unidentified.unidentified = Some("foreign_trust_domain");
+    assert_eq!(status(unidentified.clone()), 403);
+    unidentified.source.clear();
+    assert_eq!(status(unidentified.clone()), 403);
+    unidentified.source = vec![Value::Malformed(b"T1/a".to_vec())];
+    assert_eq!(status(unidentified.clone()), 403);
+    unidentified.authenticated = Some(("t1", "billing"));
+    unidentified.authenticated_mode = true;
+    assert_eq!(status(unidentified), 403);
 }

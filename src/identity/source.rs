@@ -211,20 +211,22 @@ impl SourceIdentity {
                   fault would allocate on every refusal"
     )]
     pub fn resolve(&self, request: &Parts) -> Result<Option<ApiRef>, SourceFault> {
+        // Before the header is read: a malformed header does not turn a peer whose
+        // credentials failed into a `400`.
+        if let Some(&UnidentifiedPeer(reason)) = request.extensions.get::<UnidentifiedPeer>() {
+            return Err(SourceFault::UnidentifiedPeer { reason });
+        }
+
         let authenticated = request
             .extensions
             .get::<AuthenticatedSource>()
             .map(|source| source.0);
-        let unidentified = request.extensions.get::<UnidentifiedPeer>();
 
-        if !self.authenticated && authenticated.is_none() && unidentified.is_none() {
+        if !self.authenticated && authenticated.is_none() {
             return header::read(&request.headers, &self.header).map_err(SourceFault::Header);
         }
 
         let claimed = header::read(&request.headers, &self.header).map_err(SourceFault::Header)?;
-        if let Some(UnidentifiedPeer(reason)) = unidentified {
-            return Err(SourceFault::UnidentifiedPeer { reason });
-        }
 
         match (authenticated, claimed) {
             (authenticated, None) => Ok(authenticated),
@@ -310,6 +312,25 @@ mod tests {
             assert_eq!(identity.resolve(&request), Err(fault));
         }
         assert_eq!(fault.as_str(), "unidentified_peer");
+    }
+
+    #[test]
+    fn unidentified_peer_is_refused_whatever_its_headers_say() {
+        let fault = SourceFault::UnidentifiedPeer { reason: "port" };
+
+        for identity in [SourceIdentity::default(), SourceIdentity::authenticated()] {
+            for headers in [&[""][..], &["T1/a"], &["t1/a", "t1/a"], &["t1/a,t1/b"]] {
+                let mut request = Request::new(());
+                for value in headers {
+                    let value = value.parse().expect("header value");
+                    request.headers_mut().append(X_SOURCE_API, value);
+                }
+                let mut request = request.into_parts().0;
+                request.extensions.insert(UnidentifiedPeer("port"));
+
+                assert_eq!(identity.resolve(&request), Err(fault), "{headers:?}");
+            }
+        }
     }
 
     #[test]
