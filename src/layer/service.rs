@@ -68,7 +68,7 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let (mut parts, body) = request.into_parts();
 
-        if let Verdict::Refused(refusal) = self.gate.check(&mut parts) {
+        if let Some(refusal) = self.gate.check(&mut parts) {
             let response = self
                 .gate
                 .rejection
@@ -81,29 +81,21 @@ where
     }
 }
 
-/// What the gate makes of a request. Not a `Result`: a refusal holds its API references
-/// inline, so that the request path never allocates, and is returned by value. A request
-/// that passes was already marked in place (its verified source, or its would-be denial), so
-/// that passing moves no API reference.
-enum Verdict {
-    /// End-user traffic, an allowed linked call, or a denied one let through in audit mode.
-    Pass,
-    /// Refused: the inner service is not called.
-    Refused(Refusal),
-}
-
 impl Gate {
-    /// The gate's whole judgement of one request head, on one load of the snapshot. Logs one
-    /// event and counts one decision.
-    fn check(&self, request: &mut Parts) -> Verdict {
+    /// The gate's whole judgement of one request head, on one load of the snapshot: the
+    /// refusal, or `None` for a request that passes, which is marked in place (its verified
+    /// source, or its would-be denial) so that passing moves no API reference. Not a `Result`:
+    /// a refusal holds its API references inline, so that the request path never allocates.
+    /// Logs one event and counts one decision.
+    fn check(&self, request: &mut Parts) -> Option<Refusal> {
         let resolved = self.source.resolve(request);
         let source = match &resolved {
             Ok(Some(source)) => source,
             Ok(None) => {
                 self.mark(request, None);
-                return Verdict::Pass;
+                return None;
             }
-            Err(fault) => return Verdict::Refused(self.refuse_source(request, *fault)),
+            Err(fault) => return Some(self.refuse_source(request, *fault)),
         };
 
         let target = match self.target.resolve(request) {
@@ -129,7 +121,7 @@ impl Gate {
                 self.policies.with_current(|snapshot| {
                     count(snapshot, Some(source), None, "deny", "malformed_header");
                 });
-                return Verdict::Refused(Refusal::MalformedHeader {
+                return Some(Refusal::MalformedHeader {
                     header,
                     fault,
                     request_id,
@@ -160,7 +152,7 @@ impl Gate {
         snapshot: Option<&Snapshot>,
         source: &ApiRef,
         target: Option<&ApiRef>,
-    ) -> Verdict {
+    ) -> Option<Refusal> {
         let decision = match (snapshot, target) {
             (None, _) => Decision::no_snapshot(),
             (Some(snapshot), Some(target)) => snapshot.decide(source, target),
@@ -172,7 +164,7 @@ impl Gate {
             log_allowed(source, target, decision);
             count(snapshot, Some(source), target, "allow", reason);
             self.mark(request, Some(VerifiedSource::new(*source, decision)));
-            return Verdict::Pass;
+            return None;
         }
 
         let request_id = RequestId::from_headers(&request.headers);
@@ -191,7 +183,7 @@ impl Gate {
             }
             self.mark(request, None);
             request.extensions.insert(would_deny);
-            return Verdict::Pass;
+            return None;
         }
 
         let (source, target) = (*source, target.copied());
@@ -212,7 +204,7 @@ impl Gate {
         };
         log_denied(&source, target.as_ref(), decision, &refusal);
         count(snapshot, Some(&source), target.as_ref(), "deny", reason);
-        Verdict::Refused(refusal)
+        Some(refusal)
     }
 
     fn refuse_source(&self, request: &Parts, fault: SourceFault) -> Refusal {
