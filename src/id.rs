@@ -33,15 +33,22 @@ pub enum IdError {
     NotAReference,
 }
 
-impl fmt::Display for IdError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl IdError {
+    /// What is wrong, as the sentence [`Display`](fmt::Display) writes.
+    pub(crate) const fn message(self) -> &'static str {
+        match self {
             Self::Empty => "an identifier must not be empty",
             Self::TooLong => "an identifier must be at most 64 bytes",
             Self::BadStart => "an identifier must start with a letter or a digit",
             Self::BadByte => "an identifier may hold only a-z, 0-9, '-' and '_'",
             Self::NotAReference => "an API reference must be written as <tenant>/<api>",
-        })
+        }
+    }
+}
+
+impl fmt::Display for IdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
     }
 }
 

@@ -38,16 +38,22 @@ impl HeaderFault {
             Self::Malformed(_) => "malformed",
         }
     }
+
+    /// What is wrong, as the sentence [`Display`](fmt::Display) writes: a constant, so that
+    /// a refusal can name its fault without formatting.
+    pub(crate) const fn message(self) -> &'static str {
+        match self {
+            Self::Repeated => "it appears more than once",
+            Self::Empty => "it is empty",
+            Self::NotVisibleAscii => "it holds a byte that is not visible ASCII",
+            Self::Malformed(error) => error.message(),
+        }
+    }
 }
 
 impl fmt::Display for HeaderFault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Repeated => f.write_str("it appears more than once"),
-            Self::Empty => f.write_str("it is empty"),
-            Self::NotVisibleAscii => f.write_str("it holds a byte that is not visible ASCII"),
-            Self::Malformed(error) => write!(f, "{error}"),
-        }
+        f.write_str(self.message())
     }
 }
 
