@@ -138,6 +138,29 @@ impl Clock {
         }
         (fastest(samples_a), fastest(samples_b))
     }
+
+    /// The nanoseconds per call through `gated` and through `inner` alone, on requests made
+    /// by `request` (not timed), each response dropped at once.
+    fn layer_pair<G, I>(
+        &self,
+        gated: &mut G,
+        inner: &mut I,
+        request: impl Fn() -> http::Request<()>,
+    ) -> (f64, f64)
+    where
+        G: Service<http::Request<()>>,
+        I: Service<http::Request<()>>,
+    {
+        self.batched_pair(
+            request,
+            |request| {
+                black_box(support::now(gated.call(request)).ok());
+            },
+            |request| {
+                black_box(support::now(inner.call(request)).ok());
+            },
+        )
+    }
 }
 
 fn batch_size(routine: &mut impl FnMut()) -> u64 {
@@ -264,16 +287,8 @@ fn layer_against_decision(clock: &Clock, report: &mut Report) {
     for (label, call) in paths(&allowed, &denied) {
         let mut gated = support::gated(handle.clone());
         let mut inner = support::inner();
-        let request = || path_request(label, call);
-        let (through_gate, passthrough) = clock.batched_pair(
-            request,
-            |request| {
-                black_box(support::now(gated.call(request)).ok());
-            },
-            |request| {
-                black_box(support::now(inner.call(request)).ok());
-            },
-        );
+        let (through_gate, passthrough) =
+            clock.layer_pair(&mut gated, &mut inner, || path_request(label, call));
         let overhead = through_gate - passthrough;
         eprintln!(
             "layer/{label}: {through_gate:.1} ns, passthrough {passthrough:.1} ns, \
@@ -299,15 +314,7 @@ fn layer_against_decision(clock: &Clock, report: &mut Report) {
             .insert(AuthenticatedSource(allowed.source));
         request
     };
-    let (through_gate, passthrough) = clock.batched_pair(
-        request,
-        |request| {
-            black_box(support::now(gated.call(request)).ok());
-        },
-        |request| {
-            black_box(support::now(inner.call(request)).ok());
-        },
-    );
+    let (through_gate, passthrough) = clock.layer_pair(&mut gated, &mut inner, request);
     eprintln!(
         "layer/allowed_by_connection_identity: {through_gate:.1} ns, passthrough \
          {passthrough:.1} ns (source from a connection's extension, target fixed per layer)"

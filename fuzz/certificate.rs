@@ -234,15 +234,20 @@ pub(crate) fn uri_maps_strictly(bytes: Vec<u8>) -> Result<(), TestCaseError> {
             prop_assert!(is_uri_fault(fault), "{:?}: {:?}", uri, fault);
             prop_assert!(!fault.to_string().is_empty());
         }
-        (source, named) => prop_assert!(
-            false,
-            "{:?}: the mapping answered {:?}, the grammar {:?}",
-            uri,
-            source,
-            named.is_some()
-        ),
+        (source, named) => return Err(disagreement(&uri, &source, named.is_some())),
     }
     Ok(())
+}
+
+/// The failure of a URI on which the mapping and the grammar disagree.
+fn disagreement(
+    uri: &dyn std::fmt::Debug,
+    source: &dyn std::fmt::Debug,
+    named: bool,
+) -> TestCaseError {
+    TestCaseError::fail(format!(
+        "{uri:?}: the mapping answered {source:?}, the grammar accepts it: {named}"
+    ))
 }
 
 /// The tenant and API of `source`, as bytes.
@@ -584,13 +589,7 @@ pub(crate) fn certificate_names_its_one_uri_san(
         (_, [uri]) => match (source, spiffe_source(uri.as_bytes(), TRUST_DOMAIN)) {
             (Ok(source), Some(named)) => prop_assert_eq!(names(&source), named),
             (Err(fault), None) => prop_assert!(is_uri_fault(fault), "{:?}: {:?}", uri, fault),
-            (source, named) => prop_assert!(
-                false,
-                "{:?}: the mapping answered {:?}, the grammar {:?}",
-                uri,
-                source,
-                named.is_some()
-            ),
+            (source, named) => return Err(disagreement(uri, &source, named.is_some())),
         },
     }
     Ok(())

@@ -200,37 +200,31 @@ pub(crate) fn problem_json_in(refusal: &Refusal, mut headers: HeaderMap) -> Resp
     let request_id = refusal.request_id().as_str();
     let code = refusal.code();
     let body = match refusal {
-        Refusal::Denied { .. } | Refusal::UnverifiedSource { .. } => write_problem(&[
-            r#"{"type":"about:blank","title":"Forbidden","status":403,"detail":""#,
-            DENIED_DETAIL,
-            r#"","code":""#,
+        Refusal::Denied { .. } | Refusal::UnverifiedSource { .. } => {
+            write_problem("Forbidden", "403", &[DENIED_DETAIL], None, code, request_id)
+        }
+        Refusal::DeniedAsNotFound { .. } => write_problem(
+            "Not Found",
+            "404",
+            &[NOT_FOUND_DETAIL],
+            None,
             code,
-            r#"","request_id":""#,
             request_id,
-            r#""}"#,
-        ]),
-        Refusal::DeniedAsNotFound { .. } => write_problem(&[
-            r#"{"type":"about:blank","title":"Not Found","status":404,"detail":""#,
-            NOT_FOUND_DETAIL,
-            r#"","code":""#,
+        ),
+        Refusal::MalformedHeader { header, fault, .. } => write_problem(
+            "Bad Request",
+            "400",
+            &[
+                "The ",
+                header.as_str(),
+                " header must appear once, as <tenant>/<api>: ",
+                fault.message(),
+                ".",
+            ],
+            Some(header.as_str()),
             code,
-            r#"","request_id":""#,
             request_id,
-            r#""}"#,
-        ]),
-        Refusal::MalformedHeader { header, fault, .. } => write_problem(&[
-            r#"{"type":"about:blank","title":"Bad Request","status":400,"detail":"The "#,
-            header.as_str(),
-            " header must appear once, as <tenant>/<api>: ",
-            fault.message(),
-            r#".","header":""#,
-            header.as_str(),
-            r#"","code":""#,
-            code,
-            r#"","request_id":""#,
-            request_id,
-            r#""}"#,
-        ]),
+        ),
     };
 
     let echoed = headers
@@ -265,16 +259,43 @@ thread_local! {
     static BODIES: RefCell<BytesMut> = RefCell::new(BytesMut::new());
 }
 
-/// A refusal's body, the concatenation of `parts`: constants and text that needs no JSON
-/// escaping (identifiers, header names, request ids of `A-Za-z0-9-_.:`).
-fn write_problem(parts: &[&str]) -> Bytes {
-    let len = parts.iter().map(|part| part.len()).sum();
+/// A refusal's problem body, written into this thread's buffer. Every part is a constant or
+/// text that needs no JSON escaping (header names, the faults' sentences, request ids of
+/// `A-Za-z0-9-_.:`); the request id comes last, so that the body ends with it and `"}`.
+fn write_problem(
+    title: &str,
+    status: &str,
+    detail: &[&str],
+    header: Option<&str>,
+    code: &str,
+    request_id: &str,
+) -> Bytes {
+    let header = header.map_or([""; 3], |header| [r#"","header":""#, header, ""]);
+    let parts = [
+        r#"{"type":"about:blank","title":""#,
+        title,
+        r#"","status":"#,
+        status,
+    ]
+    .into_iter()
+    .chain([r#","detail":""#])
+    .chain(detail.iter().copied())
+    .chain(header)
+    .chain([
+        r#"","code":""#,
+        code,
+        r#"","request_id":""#,
+        request_id,
+        r#""}"#,
+    ]);
+    let len = parts.clone().map(str::len).sum();
+
     let write = |buffer: &mut BytesMut| {
         if buffer.capacity() < len {
             buffer.reserve(len.max(BODY_BUFFER));
         }
         parts
-            .iter()
+            .clone()
             .for_each(|part| buffer.extend_from_slice(part.as_bytes()));
         buffer.split().freeze()
     };
