@@ -270,15 +270,15 @@ fn write_problem(
     code: &str,
     request_id: &str,
 ) -> Bytes {
-    let header = header.map_or([""; 3], |header| [r#"","header":""#, header, ""]);
+    let header = header.map_or(["", ""], |header| [r#"","header":""#, header]);
     let parts = [
         r#"{"type":"about:blank","title":""#,
         title,
         r#"","status":"#,
         status,
+        r#","detail":""#,
     ]
     .into_iter()
-    .chain([r#","detail":""#])
     .chain(detail.iter().copied())
     .chain(header)
     .chain([
