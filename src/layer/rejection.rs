@@ -247,8 +247,10 @@ pub(crate) fn problem_json_in(refusal: &Refusal, mut headers: HeaderMap) -> Resp
 }
 
 /// How many bytes of refusal bodies each thread writes into one buffer before it needs
-/// another: about seventy `403` bodies.
-const BODY_BUFFER: usize = 16 * 1024;
+/// another: about twenty `403` bodies. Small, because a body a slow client has not yet read
+/// keeps its whole buffer alive: at worst 4 KiB per refusal held, next to the connection's
+/// own buffers.
+const BODY_BUFFER: usize = 4 * 1024;
 
 thread_local! {
     /// The buffer this thread writes refusal bodies into. Each body is split off it as a
