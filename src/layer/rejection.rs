@@ -199,21 +199,16 @@ pub fn problem_json(refusal: &Refusal) -> Response<Bytes> {
 pub(crate) fn problem_json_in(refusal: &Refusal, mut headers: HeaderMap) -> Response<Bytes> {
     let request_id = refusal.request_id().as_str();
     let code = refusal.code();
-    let body = match refusal {
+    let status = refusal.status();
+    let (body, written_id) = match refusal {
         Refusal::Denied { .. } | Refusal::UnverifiedSource { .. } => {
-            write_problem("Forbidden", "403", &[DENIED_DETAIL], None, code, request_id)
+            write_problem(status, &[DENIED_DETAIL], None, code, request_id)
         }
-        Refusal::DeniedAsNotFound { .. } => write_problem(
-            "Not Found",
-            "404",
-            &[NOT_FOUND_DETAIL],
-            None,
-            code,
-            request_id,
-        ),
+        Refusal::DeniedAsNotFound { .. } => {
+            write_problem(status, &[NOT_FOUND_DETAIL], None, code, request_id)
+        }
         Refusal::MalformedHeader { header, fault, .. } => write_problem(
-            "Bad Request",
-            "400",
+            status,
             &[
                 "The ",
                 header.as_str(),
@@ -230,10 +225,7 @@ pub(crate) fn problem_json_in(refusal: &Refusal, mut headers: HeaderMap) -> Resp
     let echoed = headers
         .remove(X_REQUEST_ID)
         .filter(|value| value.as_bytes() == request_id.as_bytes())
-        .or_else(|| {
-            let end = body.len() - r#""}"#.len();
-            HeaderValue::from_maybe_shared(body.slice(end - request_id.len()..end)).ok()
-        });
+        .or_else(|| HeaderValue::from_maybe_shared(written_id).ok());
     headers.clear();
     headers.insert(CONTENT_TYPE, PROBLEM_JSON);
     if let Some(value) = echoed {
@@ -241,7 +233,7 @@ pub(crate) fn problem_json_in(refusal: &Refusal, mut headers: HeaderMap) -> Resp
     }
 
     let mut response = Response::new(body);
-    *response.status_mut() = refusal.status();
+    *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
 }
@@ -261,45 +253,43 @@ thread_local! {
     static BODIES: RefCell<BytesMut> = RefCell::new(BytesMut::new());
 }
 
-/// A refusal's problem body, written into this thread's buffer. Every part is a constant or
-/// text that needs no JSON escaping (header names, the faults' sentences, request ids of
-/// `A-Za-z0-9-_.:`); the request id comes last, so that the body ends with it and `"}`.
+/// A refusal's problem body, written into this thread's buffer, and the request id as a
+/// slice of it. Every part is a constant or text that needs no JSON escaping (header names,
+/// the faults' sentences, request ids of `A-Za-z0-9-_.:`).
 fn write_problem(
-    title: &str,
-    status: &str,
+    status: StatusCode,
     detail: &[&str],
     header: Option<&str>,
     code: &str,
     request_id: &str,
-) -> Bytes {
+) -> (Bytes, Bytes) {
     let header = header.map_or(["", ""], |header| [r#"","header":""#, header]);
-    let parts = [
+    let opening = [
         r#"{"type":"about:blank","title":""#,
-        title,
+        status.canonical_reason().unwrap_or_default(),
         r#"","status":"#,
-        status,
+        status.as_str(),
         r#","detail":""#,
     ]
     .into_iter()
     .chain(detail.iter().copied())
     .chain(header)
-    .chain([
-        r#"","code":""#,
-        code,
-        r#"","request_id":""#,
-        request_id,
-        r#""}"#,
-    ]);
-    let len = parts.clone().map(str::len).sum();
+    .chain([r#"","code":""#, code, r#"","request_id":""#]);
+    let closing = r#""}"#;
+    let id_start = opening.clone().map(str::len).sum::<usize>();
+    let len = id_start + request_id.len() + closing.len();
 
     let write = |buffer: &mut BytesMut| {
         if buffer.capacity() < len {
             buffer.reserve(len.max(BODY_BUFFER));
         }
-        parts
+        opening
             .clone()
+            .chain([request_id, closing])
             .for_each(|part| buffer.extend_from_slice(part.as_bytes()));
-        buffer.split().freeze()
+        let body = buffer.split().freeze();
+        let id = body.slice(id_start..id_start + request_id.len());
+        (body, id)
     };
 
     BODIES
