@@ -24,6 +24,14 @@ type Series = (String, String, String, String, String);
 /// Runs `script` on a current-thread runtime, so that the server and the client both record
 /// into a recorder local to this test.
 fn recorded<F: Future<Output = ()>>(script: impl FnOnce(PolicyHandle) -> F) -> Snapshotter {
+    recorded_on(POLICY, script)
+}
+
+/// As [`recorded`], on the policy `policy`.
+fn recorded_on<F: Future<Output = ()>>(
+    policy: &str,
+    script: impl FnOnce(PolicyHandle) -> F,
+) -> Snapshotter {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -32,7 +40,7 @@ fn recorded<F: Future<Output = ()>>(script: impl FnOnce(PolicyHandle) -> F) -> S
         .expect("runtime");
 
     let policies = PolicyHandle::new();
-    policies.publish_json(POLICY).expect("valid");
+    policies.publish_json(policy).expect("valid");
     metrics::with_local_recorder(&recorder, || runtime.block_on(script(policies)));
     snapshotter
 }
@@ -223,6 +231,63 @@ fn garbage_callers_add_no_series() {
     .into_iter()
     .collect();
     assert_eq!(decisions(&snapshotter), expected);
+}
+
+/// What the pair policy below decides for `a<source>` calling `a<target>`.
+fn pair_outcome(source: usize, target: usize) -> (&'static str, &'static str) {
+    match target {
+        0 => ("allow", "allow_all"),
+        _ if source == target => ("allow", "same_api"),
+        1 if (2..10).contains(&source) => ("allow", "listed"),
+        1 => ("deny", "not_listed"),
+        _ => ("deny", "nothing_configured"),
+    }
+}
+
+#[test]
+fn every_pair_counts_exactly_when_pairs_outnumber_the_kept_handles() {
+    const APIS: usize = 40;
+    let names: Vec<String> = (0..APIS).map(|api| format!("a{api}")).collect();
+    let policy = serde_json::json!({ "tenants": { "big": {
+        "apis": names,
+        "cross_api_access": {
+            "a0": { "allow_all": true },
+            "a1": { "allow": names[2..10] }
+        }
+    } } });
+    let pairs = || (0..APIS).flat_map(|source| (0..APIS).map(move |target| (source, target)));
+
+    let snapshotter = recorded_on(&policy.to_string(), |policies| async move {
+        let gate = echo::serve(echo::gated(echo::layer(&policies))).await;
+
+        for (round, (source, target)) in pairs().chain(pairs().take(APIS * 3)).enumerate() {
+            let answer = echo::call(
+                gate,
+                Some(&format!("big/a{source}")),
+                &format!("/big/a{target}/c"),
+                &[],
+            )
+            .await;
+            let allowed = pair_outcome(source, target).0 == "allow";
+            assert_eq!(answer.status.is_success(), allowed, "call {round}");
+        }
+    });
+
+    let expected: BTreeMap<Series, u64> = pairs()
+        .enumerate()
+        .map(|(index, (source, target))| {
+            let (decision, reason) = pair_outcome(source, target);
+            let count = if index < APIS * 3 { 2 } else { 1 };
+            let (target, source) = (format!("big/a{target}"), format!("big/a{source}"));
+            series(["big", &target, &source, decision, reason], count)
+        })
+        .collect();
+    assert_eq!(
+        decisions(&snapshotter),
+        expected,
+        "1600 pairs against a snapshot that keeps at most 256 handles: the pairs that took a \
+         slot count through it, the others are registered each time, all into one series each"
+    );
 }
 
 #[test]

@@ -17,7 +17,7 @@ use crate::decision::{Decision, Enforcement, Reason};
 use crate::edge::{Folded, remove_folded};
 use crate::id::ApiRef;
 use crate::identity::{SourceFault, VerifiedSource};
-use crate::policy::Snapshot;
+use crate::policy::{Positions, Snapshot};
 
 /// The service [`CrossApiLayer`](super::CrossApiLayer) wraps around a target's service.
 ///
@@ -119,7 +119,14 @@ impl Gate {
                     "cross-API call refused: malformed target header"
                 );
                 self.policies.with_current(|snapshot| {
-                    count(snapshot, Some(source), None, "deny", "malformed_header");
+                    count(
+                        snapshot,
+                        None,
+                        Some(source),
+                        None,
+                        "deny",
+                        "malformed_header",
+                    );
                 });
                 return Some(Refusal::MalformedHeader {
                     header,
@@ -153,16 +160,20 @@ impl Gate {
         source: &ApiRef,
         target: Option<&ApiRef>,
     ) -> Option<Refusal> {
-        let decision = match (snapshot, target) {
-            (None, _) => Decision::no_snapshot(),
-            (Some(snapshot), Some(target)) => snapshot.decide(source, target),
-            (Some(snapshot), None) => Decision::new(Reason::UnknownTarget, snapshot.revision()),
+        let (decision, positions) = match (snapshot, target) {
+            (None, _) => (Decision::no_snapshot(), None),
+            (Some(snapshot), Some(target)) => snapshot.decide_located(source, target),
+            (Some(snapshot), None) => (
+                Decision::new(Reason::UnknownTarget, snapshot.revision()),
+                None,
+            ),
         };
         let reason = decision.reason().as_str();
+        let count_as = |outcome| count(snapshot, positions, Some(source), target, outcome, reason);
 
         if decision.is_allowed() {
             log_allowed(source, target, decision);
-            count(snapshot, Some(source), target, "allow", reason);
+            count_as("allow");
             self.mark(request, Some(VerifiedSource::new(*source, decision)));
             return None;
         }
@@ -177,7 +188,7 @@ impl Gate {
                 request_id,
             );
             log_would_deny(&would_deny);
-            count(snapshot, Some(source), target, "would_deny", reason);
+            count_as("would_deny");
             if let (Some(learner), Some(target)) = (&self.learner, target) {
                 learner.record(source, target, decision.reason());
             }
@@ -203,7 +214,7 @@ impl Gate {
             }
         };
         log_denied(&source, target.as_ref(), decision, &refusal);
-        count(snapshot, Some(&source), target.as_ref(), "deny", reason);
+        count_as("deny");
         Some(refusal)
     }
 
@@ -282,7 +293,7 @@ impl Gate {
             _ => "unverified_source",
         };
         self.policies
-            .with_current(|snapshot| count(snapshot, None, None, "deny", reason));
+            .with_current(|snapshot| count(snapshot, None, None, None, "deny", reason));
         refusal
     }
 }
@@ -307,13 +318,14 @@ fn write_verified_header(
 #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
 fn count(
     snapshot: Option<&Snapshot>,
+    positions: Option<Positions>,
     source: Option<&ApiRef>,
     target: Option<&ApiRef>,
     decision: &'static str,
     reason: &'static str,
 ) {
     #[cfg(feature = "metrics")]
-    crate::metrics::count(snapshot, source, target, decision, reason);
+    crate::metrics::count(snapshot, positions, source, target, decision, reason);
 }
 
 fn log_allowed(source: &ApiRef, target: Option<&ApiRef>, decision: Decision) {

@@ -13,4 +13,5 @@ pub use document::{AccessDocument, PolicyDocument, TenantDocument};
 pub use error::{PolicyError, Rule};
 pub use explain::Explanation;
 pub use handle::{MAX_REVISION, PolicyHandle};
+pub(crate) use snapshot::Positions;
 pub use snapshot::{Snapshot, SnapshotSize, TargetPolicy};

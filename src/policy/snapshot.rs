@@ -52,6 +52,8 @@ pub struct Snapshot {
     grants: Vec<u32>,
     #[cfg(feature = "metrics")]
     labels: crate::metrics::Labels,
+    #[cfg(feature = "metrics")]
+    counters: crate::metrics::Counters,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -199,31 +201,47 @@ impl Snapshot {
     ///
     /// The decision also tells whether the target's policy is in audit mode
     /// ([`Decision::is_audited`]), once the source is known to be a sibling of a known target.
+    #[inline]
     pub fn decide(&self, source: &ApiRef, target: &ApiRef) -> Decision {
-        let (reason, audited) = self.reason(source, target);
-        Decision::new(reason, self.revision).with_audited(audited)
+        self.decide_located(source, target).0
     }
 
-    /// The reason, and whether the target's policy is in audit mode.
-    fn reason(&self, source: &ApiRef, target: &ApiRef) -> (Reason, bool) {
+    /// The decision, and where the snapshot's table of APIs holds the target and the source
+    /// when both are APIs of one known tenant: counting the decision then finds its counter
+    /// without hashing the names again.
+    #[inline]
+    pub(crate) fn decide_located(
+        &self,
+        source: &ApiRef,
+        target: &ApiRef,
+    ) -> (Decision, Option<Positions>) {
+        let (reason, audited, positions) = self.reason(source, target);
+        let decision = Decision::new(reason, self.revision).with_audited(audited);
+        (decision, positions)
+    }
+
+    /// The reason, whether the target's policy is in audit mode, and the positions of both
+    /// ends once they are known.
+    #[inline]
+    fn reason(&self, source: &ApiRef, target: &ApiRef) -> (Reason, bool, Option<Positions>) {
         if source.tenant() != target.tenant() {
-            return (Reason::OtherTenant, false);
+            return (Reason::OtherTenant, false, None);
         }
 
         let tenant = TenantHasher::new(&self.hasher, target.tenant());
         let Some(target_index) = self.find_api_hashed(&tenant, target) else {
-            let reason = match self.find_tenant(target.tenant()) {
+            let reason = match self.find_tenant_hashed(&tenant, target.tenant()) {
                 Some(_) => Reason::UnknownTarget,
                 None => Reason::UnknownTenant,
             };
-            return (reason, false);
+            return (reason, false, None);
         };
         let Some(target_entry) = self.apis.get(target_index as usize) else {
-            return (Reason::UnknownTarget, false);
+            return (Reason::UnknownTarget, false, None);
         };
         let Some(source_index) = self.find_sibling(&tenant, target_entry.tenant, source.api())
         else {
-            return (Reason::UnknownSource, false);
+            return (Reason::UnknownSource, false, None);
         };
 
         let reason = match target_entry.access {
@@ -240,7 +258,11 @@ impl Snapshot {
             Access::List { .. } => Reason::NotListed,
             Access::Nothing => Reason::NothingConfigured,
         };
-        (reason, !target_entry.enforce)
+        let positions = Positions {
+            target: target_index,
+            source: source_index,
+        };
+        (reason, !target_entry.enforce, Some(positions))
     }
 
     /// Why `source` may or may not call `target`: the decision, and the target's policy and
@@ -406,6 +428,12 @@ impl Snapshot {
             .tenant(self.find_tenant(tenant)? as usize, tenant)
     }
 
+    /// The decision counters this snapshot keeps for the pairs it has counted.
+    #[cfg(feature = "metrics")]
+    pub(crate) const fn counters(&self) -> &crate::metrics::Counters {
+        &self.counters
+    }
+
     /// The metrics label of `api`, when the snapshot knows it.
     #[cfg(feature = "metrics")]
     pub(crate) fn api_label(&self, api: &ApiRef) -> Option<&std::sync::Arc<str>> {
@@ -416,6 +444,7 @@ impl Snapshot {
         self.find_api_hashed(&TenantHasher::new(&self.hasher, api.tenant()), api)
     }
 
+    #[inline]
     fn find_api_hashed(&self, tenant: &TenantHasher, api: &ApiRef) -> Option<u32> {
         self.api_index
             .find(tenant.api_hash(api.api()), |&index| {
@@ -430,6 +459,7 @@ impl Snapshot {
 
     /// Finds `api` among the APIs of the tenant at `tenant_index`, whose name `tenant` hashed:
     /// the tenant is known, so an index comparison replaces a name comparison.
+    #[inline]
     fn find_sibling(&self, tenant: &TenantHasher, tenant_index: u32, api: &ApiId) -> Option<u32> {
         self.api_index
             .find(tenant.api_hash(api), |&index| {
@@ -441,14 +471,25 @@ impl Snapshot {
     }
 
     fn find_tenant(&self, tenant: &TenantId) -> Option<u32> {
-        let hash = tenant_hash(&self.hasher, tenant);
+        self.find_tenant_hashed(&TenantHasher::new(&self.hasher, tenant), tenant)
+    }
 
+    /// Finds `tenant`, whose name `hashed` hashed.
+    fn find_tenant_hashed(&self, hashed: &TenantHasher, tenant: &TenantId) -> Option<u32> {
         self.tenant_index
-            .find(hash, |&index| {
+            .find(hashed.tenant_hash(), |&index| {
                 self.tenants.get(index as usize).map(|t| &t.id) == Some(tenant)
             })
             .copied()
     }
+}
+
+/// Where a snapshot's table of APIs holds the target and the source of one decision; valid
+/// for that snapshot only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Positions {
+    pub(crate) target: u32,
+    pub(crate) source: u32,
 }
 
 /// How much a [`Snapshot`] holds; see [`Snapshot::len`].
@@ -489,18 +530,28 @@ fn api_hash(hasher: &RandomState, tenant: &TenantId, api: &ApiId) -> u64 {
     TenantHasher::new(hasher, tenant).api_hash(api)
 }
 
-/// The hasher state after a tenant's name, from which the hash of each of its APIs follows:
-/// a decision hashes the tenant once for both ends.
+/// The hasher state after a tenant's name, from which the tenant's own hash and the hash of
+/// each of its APIs follow: a decision hashes the tenant once for both ends and, when the
+/// target is unknown, for the tenant table too. No separator is written between the tenant and
+/// the API: foldhash turns its state by the length of every write, so `ab` + `c` and `a` +
+/// `bc` hash apart.
 struct TenantHasher(<RandomState as BuildHasher>::Hasher);
 
 impl TenantHasher {
+    #[inline]
     fn new(hasher: &RandomState, tenant: &TenantId) -> Self {
         let mut state = hasher.build_hasher();
         state.write(tenant.as_bytes());
-        state.write_u8(b'/');
         Self(state)
     }
 
+    /// The hash of the tenant's own name, in the table of tenants.
+    #[inline]
+    fn tenant_hash(&self) -> u64 {
+        self.0.clone().finish()
+    }
+
+    #[inline]
     fn api_hash(&self, api: &ApiId) -> u64 {
         let mut state = self.0.clone();
         state.write(api.as_bytes());
@@ -509,9 +560,7 @@ impl TenantHasher {
 }
 
 fn tenant_hash(hasher: &RandomState, tenant: &TenantId) -> u64 {
-    let mut state = hasher.build_hasher();
-    state.write(tenant.as_bytes());
-    state.finish()
+    TenantHasher::new(hasher, tenant).tenant_hash()
 }
 
 /// Validates a document tenant by tenant while filling a snapshot's tables.
@@ -542,6 +591,8 @@ impl Builder {
             grants: Vec::with_capacity(grant_count),
             #[cfg(feature = "metrics")]
             labels: crate::metrics::Labels::default(),
+            #[cfg(feature = "metrics")]
+            counters: crate::metrics::Counters::default(),
         })
     }
 
@@ -687,11 +738,15 @@ impl Builder {
     fn finish(self, revision: u64) -> Snapshot {
         #[cfg(feature = "metrics")]
         let labels = crate::metrics::Labels::new(self.0.tenants.len(), self.0.apis.len());
+        #[cfg(feature = "metrics")]
+        let counters = crate::metrics::Counters::new(self.0.apis.len());
 
         Snapshot {
             revision,
             #[cfg(feature = "metrics")]
             labels,
+            #[cfg(feature = "metrics")]
+            counters,
             ..self.0
         }
     }
