@@ -69,16 +69,15 @@ pub(crate) fn read(headers: &HeaderMap, name: &HeaderName) -> Result<Option<ApiR
         return Err(HeaderFault::Repeated);
     }
 
+    // Every byte of a reference is visible ASCII, so a value that parses needs no other check;
+    // one that does not is told what is wrong in the order the faults are listed.
     let bytes = value.as_bytes();
-    if bytes.is_empty() {
-        return Err(HeaderFault::Empty);
+    match ApiRef::from_bytes(bytes) {
+        Ok(api) => Ok(Some(api)),
+        Err(_) if bytes.is_empty() => Err(HeaderFault::Empty),
+        Err(_) if !bytes.iter().all(u8::is_ascii_graphic) => Err(HeaderFault::NotVisibleAscii),
+        Err(error) => Err(HeaderFault::Malformed(error)),
     }
-    if !bytes.iter().all(u8::is_ascii_graphic) {
-        return Err(HeaderFault::NotVisibleAscii);
-    }
-    ApiRef::from_bytes(bytes)
-        .map(Some)
-        .map_err(HeaderFault::Malformed)
 }
 
 #[cfg(test)]
