@@ -270,23 +270,29 @@ fn write_problem(
         r#"","status":"#,
         status.as_str(),
         r#","detail":""#,
-    ]
-    .into_iter()
-    .chain(detail.iter().copied())
-    .chain(header)
-    .chain([r#"","code":""#, code, r#"","request_id":""#]);
+    ];
+    let ending = [
+        header[0],
+        header[1],
+        r#"","code":""#,
+        code,
+        r#"","request_id":""#,
+    ];
+    let groups = [&opening[..], detail, &ending[..]];
+    let before_id = || groups.iter().flat_map(|parts| parts.iter());
     let closing = r#""}"#;
-    let id_start = opening.clone().map(str::len).sum::<usize>();
+    let id_start: usize = before_id().map(|part| part.len()).sum();
     let len = id_start + request_id.len() + closing.len();
 
     let write = |buffer: &mut BytesMut| {
         if buffer.capacity() < len {
             buffer.reserve(len.max(BODY_BUFFER));
         }
-        opening
-            .clone()
-            .chain([request_id, closing])
-            .for_each(|part| buffer.extend_from_slice(part.as_bytes()));
+        for part in before_id() {
+            buffer.extend_from_slice(part.as_bytes());
+        }
+        buffer.extend_from_slice(request_id.as_bytes());
+        buffer.extend_from_slice(closing.as_bytes());
         let body = buffer.split().freeze();
         let id = body.slice(id_start..id_start + request_id.len());
         (body, id)
