@@ -233,7 +233,26 @@ fn garbage_callers_add_no_series() {
     assert_eq!(decisions(&snapshotter), expected);
 }
 
-/// What the pair policy below decides for `a<source>` calling `a<target>`.
+/// A tenant `big` of `apis` APIs `a0`, `a1`, …: `a0` allows all, `a1` lists `a2` to `a9`,
+/// the others have nothing configured.
+fn pair_policy(apis: usize) -> String {
+    let names: Vec<String> = (0..apis).map(|api| format!("a{api}")).collect();
+    let policy = serde_json::json!({ "tenants": { "big": {
+        "apis": names,
+        "cross_api_access": {
+            "a0": { "allow_all": true },
+            "a1": { "allow": names[2..10] }
+        }
+    } } });
+    policy.to_string()
+}
+
+/// Every ordered pair `(source, target)` of `apis` APIs, sources in the outer loop.
+fn pairs(apis: usize) -> impl Iterator<Item = (usize, usize)> + Clone {
+    (0..apis).flat_map(move |source| (0..apis).map(move |target| (source, target)))
+}
+
+/// What [`pair_policy`] decides for `a<source>` calling `a<target>`.
 fn pair_outcome(source: usize, target: usize) -> (&'static str, &'static str) {
     match target {
         0 => ("allow", "allow_all"),
@@ -244,49 +263,101 @@ fn pair_outcome(source: usize, target: usize) -> (&'static str, &'static str) {
     }
 }
 
+/// The series of the pair `(source, target)` counted `count` times.
+fn pair_series((source, target): (usize, usize), count: u64) -> (Series, u64) {
+    let (decision, reason) = pair_outcome(source, target);
+    let (target, source) = (format!("big/a{target}"), format!("big/a{source}"));
+    series(["big", &target, &source, decision, reason], count)
+}
+
+/// Calls `a<target>` as `a<source>` over HTTP and checks the answer against [`pair_outcome`].
+async fn call_pair(gate: std::net::SocketAddr, (source, target): (usize, usize)) {
+    let answer = echo::call(
+        gate,
+        Some(&format!("big/a{source}")),
+        &format!("/big/a{target}/c"),
+        &[],
+    )
+    .await;
+    let allowed = pair_outcome(source, target).0 == "allow";
+    assert_eq!(
+        answer.status.is_success(),
+        allowed,
+        "a{source} -> a{target}"
+    );
+}
+
 #[test]
 fn every_pair_counts_exactly_when_pairs_outnumber_the_kept_handles() {
     const APIS: usize = 40;
-    let names: Vec<String> = (0..APIS).map(|api| format!("a{api}")).collect();
-    let policy = serde_json::json!({ "tenants": { "big": {
-        "apis": names,
-        "cross_api_access": {
-            "a0": { "allow_all": true },
-            "a1": { "allow": names[2..10] }
-        }
-    } } });
-    let pairs = || (0..APIS).flat_map(|source| (0..APIS).map(move |target| (source, target)));
+    const TWICE: usize = APIS * 3;
 
-    let snapshotter = recorded_on(&policy.to_string(), |policies| async move {
+    let snapshotter = recorded_on(&pair_policy(APIS), |policies| async move {
         let gate = echo::serve(echo::gated(echo::layer(&policies))).await;
 
-        for (round, (source, target)) in pairs().chain(pairs().take(APIS * 3)).enumerate() {
-            let answer = echo::call(
-                gate,
-                Some(&format!("big/a{source}")),
-                &format!("/big/a{target}/c"),
-                &[],
-            )
-            .await;
-            let allowed = pair_outcome(source, target).0 == "allow";
-            assert_eq!(answer.status.is_success(), allowed, "call {round}");
+        for pair in pairs(APIS).chain(pairs(APIS).take(TWICE)) {
+            call_pair(gate, pair).await;
         }
     });
 
-    let expected: BTreeMap<Series, u64> = pairs()
+    let expected: BTreeMap<Series, u64> = pairs(APIS)
         .enumerate()
-        .map(|(index, (source, target))| {
-            let (decision, reason) = pair_outcome(source, target);
-            let count = if index < APIS * 3 { 2 } else { 1 };
-            let (target, source) = (format!("big/a{target}"), format!("big/a{source}"));
-            series(["big", &target, &source, decision, reason], count)
-        })
+        .map(|(index, pair)| pair_series(pair, if index < TWICE { 2 } else { 1 }))
         .collect();
     assert_eq!(
         decisions(&snapshotter),
         expected,
         "1600 pairs against a snapshot that keeps at most 256 handles: the pairs that took a \
          slot count through it, the others are registered each time, all into one series each"
+    );
+}
+
+/// The only test of this binary with a global recorder: the others count into recorders local
+/// to their thread, which take precedence.
+#[test]
+fn pairs_counted_on_many_threads_at_once_count_exactly() {
+    const APIS: usize = 20;
+    const CLIENTS: usize = 8;
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    assert!(metrics::set_global_recorder(recorder).is_ok());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let policies = PolicyHandle::new();
+    policies.publish_json(&pair_policy(APIS)).expect("valid");
+
+    runtime.block_on(async {
+        let gate = echo::serve(echo::gated(echo::layer(&policies))).await;
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|client| {
+                let order: Vec<_> = pairs(APIS)
+                    .cycle()
+                    .skip(client * 50)
+                    .take(APIS * APIS)
+                    .collect();
+                tokio::spawn(async move {
+                    for pair in order {
+                        call_pair(gate, pair).await;
+                    }
+                })
+            })
+            .collect();
+        for client in clients {
+            client.await.expect("a client");
+        }
+    });
+
+    let expected: BTreeMap<Series, u64> = pairs(APIS)
+        .map(|pair| pair_series(pair, CLIENTS as u64))
+        .collect();
+    assert_eq!(
+        decisions(&snapshotter),
+        expected,
+        "8 clients on 4 server threads, each calling all 400 pairs: slots taken concurrently, \
+         by the first of several threads or by another pair, count every call once"
     );
 }
 
