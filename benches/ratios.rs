@@ -345,7 +345,7 @@ fn layer_against_decision(clock: &Clock, report: &mut Report) {
     eprintln!(
         "layer/allowed_counted_by_prometheus: {through_gate:.1} ns, passthrough \
          {passthrough:.1} ns (each decision counted into the Prometheus exporter's recorder, \
-         through the handle the snapshot keeps for its pair)"
+         under the key the snapshot keeps for its pair)"
     );
 }
 

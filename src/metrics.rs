@@ -18,16 +18,13 @@
 //! series. The number of series is at most (APIs + 1)² × 3 decisions × 12 reasons, and in
 //! practice the pairs that really call each other.
 //!
-//! Counting a decision between two APIs of the snapshot costs one table lookup: each snapshot
-//! keeps the counter handles of the pairs and outcomes it counts, in a fixed table of four
-//! slots per API (64 to 4096), each registered with the recorder the first time, so that
-//! counting allocates nothing and hashes no labels, even
-//! under a recorder that allocates per registration as the Prometheus exporter's does. A
-//! decision naming something the snapshot does not know, a pair whose slot another pair took,
-//! and a decision counted under another recorder than the one its handle came from (a
-//! recorder installed after the first decisions on a snapshot, until the next snapshot) are
-//! registered each time instead, with label values built once per snapshot: slower, never
-//! miscounted.
+//! Counting a decision between two APIs of the snapshot builds no labels and hashes nothing:
+//! each snapshot keeps the counter key (labels and hash) of the pairs and outcomes it counts,
+//! in a fixed table of four slots per API (64 to 4096), and hands it to the recorder in force,
+//! whichever that is at the time. Counting allocates nothing of its own; what remains is the
+//! recorder's (the Prometheus exporter's, for one, wraps each handle it returns in a new
+//! `Arc`). A decision naming something the snapshot does not know, or a pair whose slot
+//! another pair took, has its key built each time, with label values made once per snapshot.
 //!
 //! The gauges are set by [`record_snapshot`], which a host calls when it exports (at scrape
 //! time for Prometheus); [`FileSource`](crate::source::FileSource) also calls it at each check.
@@ -35,7 +32,7 @@
 use std::cell::Cell;
 use std::sync::{Arc, OnceLock};
 
-use ::metrics::{Counter, Key, Label, Level, Metadata, Recorder, SharedString};
+use ::metrics::{Key, Label, Level, Metadata, SharedString};
 
 use crate::id::{ApiRef, TenantId};
 use crate::policy::{PolicyHandle, Positions, Snapshot};
@@ -82,8 +79,8 @@ pub fn record_snapshot(policies: &PolicyHandle) {
 }
 
 /// Counts one decision, with label values bounded by `snapshot`. A decision between two APIs
-/// the snapshot found (`positions`) is counted through the handle the snapshot keeps for its
-/// pair and outcome ([`Counters`]); any other is registered with the recorder each time.
+/// the snapshot found (`positions`) is counted under the key the snapshot keeps for its pair
+/// and outcome ([`Counters`]); any other under a key built for it.
 pub(crate) fn count(
     snapshot: Option<&Snapshot>,
     positions: Option<Positions>,
@@ -92,7 +89,7 @@ pub(crate) fn count(
     decision: &'static str,
     reason: &'static str,
 ) {
-    let register = || register(snapshot, source, target, decision, reason);
+    let labels = || labels(snapshot, source, target, decision, reason);
 
     match snapshot.zip(positions) {
         Some((snapshot, positions)) => {
@@ -101,20 +98,22 @@ pub(crate) fn count(
                 decision,
                 reason,
             };
-            snapshot.counters().increment(outcome, register);
+            snapshot.counters().increment(outcome, labels);
         }
-        None => register().increment(1),
+        None => increment_with(labels()),
     }
 }
 
-/// Registers the decision counter of these labels with the recorder in force.
-fn register(
+/// The labels of one decision. Kept out of line: the request path needs them only for a key
+/// it has not kept.
+#[inline(never)]
+fn labels(
     snapshot: Option<&Snapshot>,
     source: Option<&ApiRef>,
     target: Option<&ApiRef>,
     decision: &'static str,
     reason: &'static str,
-) -> Counter {
+) -> [Label; 5] {
     let unknown = || SharedString::const_str(UNKNOWN);
     let known = |label: Option<&Arc<str>>| label.map_or_else(unknown, |label| label.clone().into());
 
@@ -127,22 +126,32 @@ fn register(
         None => (unknown(), unknown(), unknown()),
     };
 
-    let mut labels = LABELS.take();
-    labels.extend([
+    [
         Label::new("tenant", tenant),
         Label::new("target", target),
         Label::new("source", source),
         Label::new("decision", SharedString::const_str(decision)),
         Label::new("reason", SharedString::const_str(reason)),
-    ]);
-    let key = Key::from_parts(DECISIONS, labels);
+    ]
+}
 
-    let counter = ::metrics::with_recorder(|recorder| recorder.register_counter(&key, &METADATA));
+/// Counts one decision under `labels`, in a label list this thread keeps and reuses.
+#[inline(never)]
+fn increment_with(labels: [Label; 5]) {
+    let mut list = LABELS.take();
+    list.extend(labels);
+    let key = Key::from_parts(DECISIONS, list);
 
-    let (_, mut labels) = key.into_parts();
-    labels.clear();
-    LABELS.set(labels);
-    counter
+    increment(&key);
+
+    let (_, mut list) = key.into_parts();
+    list.clear();
+    LABELS.set(list);
+}
+
+/// Counts one decision under `key`, with the recorder in force.
+fn increment(key: &Key) {
+    ::metrics::with_recorder(|recorder| recorder.register_counter(key, &METADATA)).increment(1);
 }
 
 /// Where the decision counter comes from, as the facade's macros would describe it.
@@ -211,30 +220,26 @@ impl Outcome {
     }
 }
 
-/// The decision counters of one snapshot, each registered with the recorder the first time
-/// its pair and outcome is counted and then incremented through its handle: no labels built,
-/// no key hashed, nothing allocated (a recorder such as the Prometheus exporter's allocates a
-/// handle per registration).
+/// The counter keys of one snapshot's pairs: the labels of a pair and outcome, and their hash,
+/// made the first time it is counted and kept, so that counting it again builds no labels and
+/// hashes nothing before the recorder in force looks the key up.
 ///
 /// The table has a fixed number of slots, made on the first count: four per API, from 64 up
 /// to 4096. A slot belongs to the first outcome that lands in it until the next snapshot; an
-/// outcome whose slot is taken, or that is counted under another recorder than the one its
-/// handle came from (a recorder installed after the first decisions, a thread's local
-/// recorder), is registered each time, as every decision was before handles were kept.
-/// Recorders are told apart by address, which two live recorders that hold any state never
-/// share.
+/// outcome whose slot is taken has its key built each time. Keys, not the recorder's handles,
+/// are kept: a handle belongs to the recorder that made it, and no recorder in force (global,
+/// or local to a thread, or replaced) can be told apart from one gone before it.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     bits: u32,
     slots: OnceLock<Box<[OnceLock<Kept>]>>,
 }
 
-/// A counter handle a slot keeps, with what it counts and the recorder it came from.
+/// A key a slot keeps, with the outcome it counts.
 #[derive(Debug)]
 struct Kept {
     outcome: Outcome,
-    recorder: usize,
-    counter: Counter,
+    key: Key,
 }
 
 /// The fewest and the most slots of a snapshot's table, as powers of two.
@@ -255,10 +260,9 @@ impl Counters {
         }
     }
 
-    /// Counts `outcome` once, through the kept handle when its slot holds it, and otherwise
-    /// through a handle `register` makes.
-    fn increment(&self, outcome: Outcome, register: impl Fn() -> Counter) {
-        let recorder = ::metrics::with_recorder(address);
+    /// Counts `outcome` once, under the kept key when its slot holds it, and otherwise under
+    /// `labels`.
+    fn increment(&self, outcome: Outcome, labels: impl Fn() -> [Label; 5]) {
         let slots = self.slots.get_or_init(|| {
             std::iter::repeat_with(OnceLock::new)
                 .take(1 << self.bits)
@@ -268,30 +272,22 @@ impl Counters {
         let kept = slots.get(outcome.slot(self.bits)).map(|slot| {
             slot.get_or_init(|| Kept {
                 outcome,
-                recorder,
-                counter: register(),
+                key: Key::from_parts(DECISIONS, Vec::from(labels())),
             })
         });
         match kept {
-            Some(kept) if kept.outcome == outcome && kept.recorder == recorder => {
-                kept.counter.increment(1);
-            }
-            _ => register().increment(1),
+            Some(kept) if kept.outcome == outcome => increment(&kept.key),
+            _ => increment_with(labels()),
         }
     }
 }
 
 impl Clone for Counters {
-    /// An empty table of the same size: handles are the snapshot's own.
+    /// An empty table of the same size: keys are the snapshot's own.
     fn clone(&self) -> Self {
         Self {
             bits: self.bits,
             slots: OnceLock::new(),
         }
     }
-}
-
-/// The address of a recorder, which tells it from every other live recorder.
-fn address(recorder: &dyn Recorder) -> usize {
-    std::ptr::from_ref(recorder).cast::<()>().addr()
 }

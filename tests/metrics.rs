@@ -288,7 +288,7 @@ async fn call_pair(gate: std::net::SocketAddr, (source, target): (usize, usize))
 }
 
 #[test]
-fn every_pair_counts_exactly_when_pairs_outnumber_the_kept_handles() {
+fn every_pair_counts_exactly_when_pairs_outnumber_the_kept_keys() {
     const APIS: usize = 40;
     const TWICE: usize = APIS * 3;
 
@@ -307,9 +307,44 @@ fn every_pair_counts_exactly_when_pairs_outnumber_the_kept_handles() {
     assert_eq!(
         decisions(&snapshotter),
         expected,
-        "1600 pairs against a snapshot that keeps at most 256 handles: the pairs that took a \
-         slot count through it, the others are registered each time, all into one series each"
+        "1600 pairs against a snapshot that keeps at most 256 keys: the pairs that took a \
+         slot count under its kept key, the others under a key built each time, all into one \
+         series each"
     );
+}
+
+/// A recorder dropped and the next one made, as a host's warm-up or a test's would be, often
+/// take the same address: each must still receive exactly its own decisions.
+#[test]
+fn each_recorder_in_turn_receives_exactly_its_own_decisions() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let policies = PolicyHandle::new();
+    policies.publish_json(POLICY).expect("valid");
+    let gate = runtime.block_on(echo::serve(echo::gated(echo::layer(&policies))));
+
+    for round in 1..=12_u64 {
+        let recorder = Box::new(DebuggingRecorder::new());
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&*recorder, || {
+            runtime.block_on(async {
+                for _ in 0..round {
+                    echo::call(gate, Some("acme/billing"), "/acme/orders/c", &[]).await;
+                }
+            });
+        });
+        drop(recorder);
+
+        let expected: BTreeMap<Series, u64> = [series(
+            ["acme", "acme/orders", "acme/billing", "allow", "listed"],
+            round,
+        )]
+        .into_iter()
+        .collect();
+        assert_eq!(decisions(&snapshotter), expected, "recorder {round}");
+    }
 }
 
 /// The only test of this binary with a global recorder: the others count into recorders local
