@@ -27,6 +27,14 @@ fn recorded<F: Future<Output = ()>>(script: impl FnOnce(PolicyHandle) -> F) -> S
     recorded_on(POLICY, script)
 }
 
+/// A runtime on the test's own thread, where its local recorder is in force.
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// As [`recorded`], on the policy `policy`.
 fn recorded_on<F: Future<Output = ()>>(
     policy: &str,
@@ -34,10 +42,7 @@ fn recorded_on<F: Future<Output = ()>>(
 ) -> Snapshotter {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = current_thread();
 
     let policies = PolicyHandle::new();
     policies.publish_json(policy).expect("valid");
@@ -317,10 +322,7 @@ fn every_pair_counts_exactly_when_pairs_outnumber_the_kept_keys() {
 /// take the same address: each must still receive exactly its own decisions.
 #[test]
 fn each_recorder_in_turn_receives_exactly_its_own_decisions() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = current_thread();
     let policies = PolicyHandle::new();
     policies.publish_json(POLICY).expect("valid");
     let gate = runtime.block_on(echo::serve(echo::gated(echo::layer(&policies))));
