@@ -199,7 +199,7 @@ impl Labels {
 /// One decision as a counter tells it apart: the pair, by position in one snapshot, and the
 /// decision and reason labels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Outcome {
+struct Outcome {
     positions: Positions,
     decision: &'static str,
     reason: &'static str,
