@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The HTTP comparison: the bench server with and without the gate, under wrk, on loopback.
 # The server runs on one core and wrk on the other (taskset); runs alternate between the
-# two servers so that a slow moment of the machine touches both.
+# two servers, in turn plain first and gated first, so that a slow moment of the machine
+# touches both.
 #
 #   benches/http.sh [runs] [seconds]      (defaults: 5 runs of 5 s per case)
 #
 # Prints one line per run and a summary: requests per second and p99 latency, with the gate
-# over without it, allowed and denied.
+# over without it, allowed and denied; the ratio of the means, and the median and range of
+# each run's own ratio (steadier on a machine whose speed swings from run to run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,7 +55,10 @@ echo "case run rps p99_us"
 for run in $(seq "$runs"); do
   for case in allowed denied; do
     source="acme/billing"; [ "$case" = denied ] && source="acme/crm"
-    for side in plain gated; do
+    # Odd runs load the plain server first, even runs the gated one: a machine that slows
+    # down or speeds up over a pair does not always favour the same side.
+    sides="plain gated"; [ $((run % 2)) = 0 ] && sides="gated plain"
+    for side in $sides; do
       port=8181; [ "$side" = gated ] && port=8182
       out="$(load "$port" "$source")"
       rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
@@ -65,13 +70,21 @@ for run in $(seq "$runs"); do
 done | tee /tmp/http-bench.$$
 echo
 awk '
-  { rps[$1] += $3; n[$1]++; p[$1, n[$1]] = $4 }
+  { rps[$1] += $3; n[$1]++; p[$1, n[$1]] = $4; r[$1, $2] = $3 }
   END {
     for (c in n) mean[c] = rps[c] / n[c]
     split("allowed denied", cases, " ")
     for (i = 1; i <= 2; i++) {
       c = cases[i]
       printf "%s: rps with gate / without = %.3f\n", c, mean[c "/gated"] / mean[c "/plain"]
+      # The same run'"'"'s pair, gated over plain: the median and the range over the runs.
+      runs = n[c "/plain"]
+      for (j = 1; j <= runs; j++) ratio[j] = r[c "/gated", j] / r[c "/plain", j]
+      for (j = 2; j <= runs; j++) for (k = j; k > 1 && ratio[k - 1] > ratio[k]; k--) {
+        t = ratio[k]; ratio[k] = ratio[k - 1]; ratio[k - 1] = t
+      }
+      median = runs % 2 ? ratio[(runs + 1) / 2] : (ratio[runs / 2] + ratio[runs / 2 + 1]) / 2
+      printf "  pairs: median %.3f, runs %.3f..%.3f\n", median, ratio[1], ratio[runs]
       for (s = 1; s <= 2; s++) {
         side = s == 1 ? "plain" : "gated"; key = c "/" side
         lo = 1e18; hi = 0; sum = 0

@@ -8,9 +8,12 @@
 //! ```
 //!
 //! It exits non-zero when an allocation target is missed; a timing target missed is
-//! reported, not fatal, since a shared machine can slow one side of a pair. Allocations are
-//! counted by a counting global allocator, which taxes every allocation a little: the peers,
-//! which allocate, look slightly slower here than under `cargo bench --bench gate`.
+//! reported, not fatal, since a shared machine can slow one side of a pair. Today it exits
+//! non-zero: an allowed request allocates three times, all of them in `http::Extensions`
+//! storing the verified source; the line after it shows that nothing beyond those is the
+//! gate's. Allocations are counted by a counting global allocator, which taxes every
+//! allocation a little: the peers, which allocate, look slightly slower here than under
+//! `cargo bench --bench gate`.
 //! `RATIOS_ROUNDS=<n>` sets the number of samples per side (default 31).
 
 mod support;
@@ -451,15 +454,15 @@ fn allocations(report: &mut Report) {
         });
         eprintln!("allocations/{label}: {gate} through the gate, {bare} without");
 
-        let inherent = match label {
-            "allowed" => inherent_extension_allocations(&allowed, &handle),
-            _ => 0.0,
-        };
-        report.allocations(
-            format!("allocations_per_request_{label}"),
-            gate - bare,
-            inherent,
-        );
+        report.allocations(format!("allocations_per_request_{label}"), gate - bare, 0.0);
+        if label == "allowed" {
+            let extension = inherent_extension_allocations(&allowed, &handle);
+            report.allocations(
+                "allocations_per_request_allowed_beyond_http_extensions",
+                gate - bare - extension,
+                0.0,
+            );
+        }
     }
 }
 
