@@ -10,7 +10,9 @@ use std::sync::Arc;
 use support::{TestSchema, connect, database_url};
 use tower_cross_api::admin::{Actor, AdminError, Change, RemoveApi, Write};
 use tower_cross_api::source::{PostgresError, PostgresStore};
-use tower_cross_api::{ApiId, ApiRef, PolicyDocument, Reason, Rule, TargetPolicy, TenantId};
+use tower_cross_api::{
+    ApiId, ApiRef, Enforcement, PolicyDocument, Reason, Rule, TargetPolicy, TenantId,
+};
 
 const SEED: &str = r#"{ "tenants": {
     "acme": {
@@ -43,7 +45,7 @@ fn ada() -> Actor {
 
 async fn seeded(schema: &TestSchema) -> PostgresStore {
     let store = PostgresStore::new(&schema.url()).expect("a store");
-    assert_eq!(store.migrate().await.expect("migrate"), 1);
+    assert_eq!(store.migrate().await.expect("migrate"), 2);
     assert_eq!(store.migrate().await.expect("migrate again"), 0);
     let document = PolicyDocument::from_json(SEED).expect("the seed");
     assert!(store.seed(&document).await.expect("seed"));
@@ -499,4 +501,96 @@ async fn the_schema_refuses_direct_sql_that_breaks_a_rule() {
             id("reports")
         ]))
     );
+}
+
+#[tokio::test]
+async fn audit_mode_is_kept_through_the_seed_every_write_and_a_reset() {
+    let Some(url) = database_url("audit_mode_is_kept_through_the_seed_every_write_and_a_reset")
+    else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await;
+    let store = PostgresStore::new(&schema.url()).expect("a store");
+    store.migrate().await.expect("migrate");
+    let document = PolicyDocument::from_json(
+        r#"{ "tenants": { "acme": {
+            "apis": ["orders", "billing", "crm", "reports"],
+            "cross_api_access": {
+                "orders": { "allow": ["billing"], "enforce": false },
+                "crm": { "enforce": false },
+                "billing": { "allow_all": true }
+            }
+        } } }"#,
+    )
+    .expect("the document");
+    assert!(store.seed(&document).await.expect("seed"));
+    let enforcement = async |target: &str| {
+        let snapshot = store.snapshot().await.expect("snapshot");
+        (
+            snapshot.enforcement(&api(target)),
+            snapshot.policy(&api(target)),
+        )
+    };
+
+    assert_eq!(
+        enforcement("acme/orders").await,
+        (
+            Some(Enforcement::Audit),
+            Some(TargetPolicy::List(vec![id("billing")]))
+        )
+    );
+    assert_eq!(
+        enforcement("acme/crm").await,
+        (
+            Some(Enforcement::Audit),
+            Some(TargetPolicy::NothingConfigured)
+        )
+    );
+    assert_eq!(
+        enforcement("acme/billing").await,
+        (Some(Enforcement::Enforce), Some(TargetPolicy::AllowAll))
+    );
+    assert_eq!(
+        enforcement("acme/reports").await,
+        (
+            Some(Enforcement::Enforce),
+            Some(TargetPolicy::NothingConfigured)
+        )
+    );
+
+    let changes = [
+        ("acme/orders", Change::Grant(id("crm"))),
+        ("acme/orders", Change::Reset),
+        ("acme/crm", Change::AllowAll),
+        ("acme/reports", Change::Grant(id("orders"))),
+    ];
+    for (target, change) in changes {
+        store
+            .write(&Write::new(ada(), api(target), change))
+            .await
+            .expect("write");
+    }
+    assert_eq!(
+        enforcement("acme/orders").await,
+        (
+            Some(Enforcement::Audit),
+            Some(TargetPolicy::NothingConfigured)
+        )
+    );
+    assert_eq!(
+        enforcement("acme/crm").await,
+        (Some(Enforcement::Audit), Some(TargetPolicy::AllowAll))
+    );
+    assert_eq!(
+        enforcement("acme/reports").await,
+        (
+            Some(Enforcement::Enforce),
+            Some(TargetPolicy::List(vec![id("orders")]))
+        )
+    );
+
+    let written = store.snapshot().await.expect("snapshot").to_document();
+    let access = &written.tenants["acme"].cross_api_access;
+    assert!(!access["orders"].enforce && !access["crm"].enforce);
+    assert!(access["reports"].enforce && access["billing"].enforce);
 }

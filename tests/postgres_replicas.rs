@@ -168,6 +168,73 @@ async fn a_change_through_one_replica_is_enforced_by_the_other() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_mode_switched_in_sql_is_followed_by_every_replica() {
+    let Some(url) = database_url("audit_mode_switched_in_sql_is_followed_by_every_replica") else {
+        return;
+    };
+    let (schema, store, a, b) = two_replicas(&url).await;
+    let sql = support::connect(&schema.url()).await;
+    let switch = |enforce: bool| {
+        format!(
+            "UPDATE cross_api_policies SET enforce = {enforce} \
+             WHERE tenant = 'acme' AND target = 'crm'"
+        )
+    };
+    assert!(caught_up(&a, &store).await && caught_up(&b, &store).await);
+    for replica in [&a, &b] {
+        assert_eq!(
+            linked_call(replica.addr, "acme/billing", "acme/crm").await,
+            DENIED
+        );
+    }
+
+    for (enforce, expected) in [(false, ALLOWED), (true, DENIED), (false, ALLOWED)] {
+        sql.batch_execute(&switch(enforce))
+            .await
+            .expect("the switch");
+        assert!(caught_up(&a, &store).await && caught_up(&b, &store).await);
+        for replica in [&a, &b] {
+            assert_eq!(
+                linked_call(replica.addr, "acme/billing", "acme/crm").await,
+                expected,
+                "enforce = {enforce}"
+            );
+            assert_eq!(
+                linked_call(replica.addr, "acme/billing", "acme/orders").await,
+                ALLOWED
+            );
+            assert_eq!(
+                linked_call(replica.addr, "acme/reports", "acme/orders").await,
+                DENIED,
+                "an enforcing target stays enforcing"
+            );
+        }
+    }
+
+    let put = put(
+        a.addr,
+        "ada",
+        None,
+        r#"{"allow_all": false, "allow": ["orders"]}"#,
+    )
+    .await;
+    assert_eq!(put.status, StatusCode::OK, "{:?}", put.body);
+    assert!(caught_up(&a, &store).await && caught_up(&b, &store).await);
+    assert_eq!(
+        linked_call(b.addr, "acme/billing", "acme/crm").await,
+        ALLOWED,
+        "a write through the admin API keeps the target in audit mode"
+    );
+    assert_eq!(
+        b.policies
+            .snapshot()
+            .expect("a snapshot")
+            .enforcement(&"acme/crm".parse().expect("a reference")),
+        Some(tower_cross_api::Enforcement::Audit)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_puts_with_one_if_match_exactly_one_wins() {
     let Some(url) = database_url("concurrent_puts_with_one_if_match_exactly_one_wins") else {
         return;

@@ -35,14 +35,15 @@ pub(super) async fn read_document<C: GenericClient>(
         }
     }
 
-    let sql = "SELECT tenant::text, target::text, mode FROM cross_api_policies
-               WHERE ($1::text IS NULL OR tenant = $1::text) AND mode <> 'nothing'";
+    let sql = "SELECT tenant::text, target::text, mode, enforce FROM cross_api_policies
+               WHERE ($1::text IS NULL OR tenant = $1::text)
+                 AND (mode <> 'nothing' OR NOT enforce)";
     for row in client.query(sql, filter).await? {
         let mode: &str = row.try_get(2)?;
         let access = AccessDocument {
             allow_all: mode == "allow_all",
             allow: (mode == "list").then(Vec::new),
-            enforce: true,
+            enforce: row.try_get(3)?,
         };
         if let Some(entry) = tenants.get_mut(row.try_get::<_, &str>(0)?) {
             entry.cross_api_access.insert(row.try_get(1)?, access);
@@ -186,6 +187,15 @@ pub(super) async fn insert_document<C: GenericClient>(
                 AccessDocument { allow: None, .. } => TargetPolicy::NothingConfigured,
             };
             store_policy(client, &target, &policy, revision).await?;
+            if !access.enforce {
+                client
+                    .execute(
+                        "UPDATE cross_api_policies SET enforce = false
+                         WHERE tenant = $1::text AND target = $2::text",
+                        &[&target.tenant().as_str(), &target.api().as_str()],
+                    )
+                    .await?;
+            }
         }
     }
     Ok(())

@@ -3,11 +3,18 @@
 use tokio_postgres::Client;
 
 /// Every migration: its version, name and SQL.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "policies, grants and the audit trail",
-    include_str!("migrations/0001_policies.sql"),
-)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "policies, grants and the audit trail",
+        include_str!("migrations/0001_policies.sql"),
+    ),
+    (
+        2,
+        "audit mode per target",
+        include_str!("migrations/0002_enforce.sql"),
+    ),
+];
 
 /// Applies the migrations not yet applied, in one transaction, while holding a lock that
 /// keeps replicas starting together from racing. Returns how many were applied.

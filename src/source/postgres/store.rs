@@ -23,6 +23,12 @@ use crate::policy::{PolicyDocument, Snapshot};
 /// A write based on it ([`Write::with_expected`]) is refused as stale when the policy changed
 /// since, and not when another target did.
 ///
+/// A target in audit mode (`"enforce": false` in the seeded document) keeps the mode through
+/// every write, a reset included; the administrative changes never switch it. Operators switch
+/// it in SQL, which every replica follows like any other change:
+/// `UPDATE cross_api_policies SET enforce = false WHERE tenant = 'acme' AND target = 'orders'`
+/// (with an `INSERT ... mode 'nothing'` row for a target that never had a policy).
+///
 /// The store keeps one connection, made on first use and again after it drops.
 ///
 /// ```no_run
