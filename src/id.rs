@@ -380,6 +380,18 @@ impl ApiRef {
     pub const fn api(&self) -> &ApiId {
         &self.api
     }
+
+    /// `<tenant>/<api>` as bytes in a buffer on the stack, without allocating.
+    pub(crate) fn with_bytes<R>(&self, read: impl FnOnce(&[u8]) -> R) -> R {
+        let (tenant, api) = (self.tenant.as_bytes(), self.api.as_bytes());
+        let len = tenant.len() + 1 + api.len();
+
+        let mut joined = [0; 2 * MAX_ID_LEN + 1];
+        joined[..tenant.len()].copy_from_slice(tenant);
+        joined[tenant.len()] = b'/';
+        joined[tenant.len() + 1..len].copy_from_slice(api);
+        read(&joined[..len])
+    }
 }
 
 impl FromStr for ApiRef {
@@ -501,6 +513,17 @@ mod tests {
     fn reference_needs_exactly_one_slash() {
         let parsed: ApiRef = "t1/orders".parse().expect("valid");
         assert_eq!(parsed.to_string(), "t1/orders");
+        assert_eq!(
+            parsed.with_bytes(<[u8]>::to_vec),
+            parsed.to_string().into_bytes()
+        );
+        let longest: ApiRef = format!("{}/{}", "t".repeat(MAX_ID_LEN), "a".repeat(MAX_ID_LEN))
+            .parse()
+            .expect("valid");
+        assert_eq!(
+            longest.with_bytes(<[u8]>::to_vec),
+            longest.to_string().into_bytes()
+        );
 
         for value in [
             "t1",

@@ -7,7 +7,8 @@
 //! What is guaranteed: the decision, reading the identities, counting the decision and the
 //! end-user and denied paths allocate nothing (a refusal's body is cut from a buffer each
 //! thread reuses once the bodies cut from it are dropped); the allowed path allocates exactly
-//! what `http::Extensions::insert` of the verified source does, nothing more.
+//! what `http::Extensions::insert` of the verified source does, nothing more, and writing the
+//! verified header (opt-in) adds only the one its value's bytes take.
 
 use std::alloc::System;
 use std::convert::Infallible;
@@ -17,7 +18,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tower::{Layer, Service};
@@ -190,6 +191,20 @@ fn the_request_path_allocates_only_what_http_imposes() {
         allowed_with_extensions, 1,
         "when an earlier layer (a router, a connection layer) already made the request's \
          extension map, the allowed path allocates only the boxed verified source"
+    );
+
+    let mut written = CrossApiLayer::new(handle.clone())
+        .with_verified_header(HeaderName::from_static("x-verified-source"))
+        .layer(tower::service_fn(answer));
+    let (allowed_with_header, response) = through(&mut written, || {
+        let mut request = request(Some("acme/billing"), "acme/orders");
+        request.extensions_mut().insert(Routed);
+        request
+    });
+    assert_eq!(response.body().as_ref(), b"linked");
+    assert_eq!(
+        allowed_with_header, 2,
+        "writing the verified header adds only its value's own bytes to the boxed source"
     );
 
     let recorder = PrometheusBuilder::new().build_recorder();

@@ -307,9 +307,11 @@ fn write_verified_header(
 ) {
     remove_folded(headers, header, false, |_| {});
 
-    if let Some(verified) = verified {
-        let value = HeaderValue::from_str(&verified.api().to_string())
-            .expect("an API reference is always a valid header value");
+    let value = verified.and_then(|verified| {
+        let reference = verified.api();
+        reference.with_bytes(|bytes| HeaderValue::from_bytes(bytes).ok())
+    });
+    if let Some(value) = value {
         headers.insert(header.exact().clone(), value);
     }
 }
