@@ -146,7 +146,19 @@ impl PolicyHandle {
     /// [`PolicyError::StaleRevision`] when the revision is not greater than the one in force;
     /// nothing changes then.
     pub fn publish(&self, snapshot: Snapshot) -> Result<u64, PolicyError> {
-        self.publish_with(|_| Ok(snapshot))
+        self.publish_with(|_| Ok(snapshot), Order::Forward)
+    }
+
+    /// Replaces the snapshot in force with `snapshot` even when its revision is lower, for a
+    /// source whose own history went back (a database restored from a backup, or failed over
+    /// to a standby that lagged): what it holds now is the truth to follow.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::RevisionOutOfRange`]; nothing changes then.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn publish_rewound(&self, snapshot: Snapshot) -> Result<u64, PolicyError> {
+        self.publish_with(|_| Ok(snapshot), Order::Rewound)
     }
 
     /// Validates `document` and publishes it. A document without a revision takes the next
@@ -157,10 +169,13 @@ impl PolicyHandle {
     /// Any [`PolicyError`] of validation, or [`PolicyError::StaleRevision`]; nothing
     /// changes then.
     pub fn publish_document(&self, document: &PolicyDocument) -> Result<u64, PolicyError> {
-        self.publish_with(|current| {
-            let next = current.map_or(1, |revision| revision + 1);
-            Snapshot::build(document, document.revision.unwrap_or(next))
-        })
+        self.publish_with(
+            |current| {
+                let next = current.map_or(1, |revision| revision + 1);
+                Snapshot::build(document, document.revision.unwrap_or(next))
+            },
+            Order::Forward,
+        )
     }
 
     /// Parses, validates and publishes a JSON policy document; see
@@ -174,10 +189,11 @@ impl PolicyHandle {
     }
 
     /// Builds the next snapshot from the revision in force, while no other publisher runs,
-    /// and stores it if its revision is greater.
+    /// and stores it if its revision is greater (or, `Rewound`, different).
     fn publish_with(
         &self,
         next: impl FnOnce(Option<u64>) -> Result<Snapshot, PolicyError>,
+        order: Order,
     ) -> Result<u64, PolicyError> {
         let _publishing = self
             .shared
@@ -191,7 +207,11 @@ impl PolicyHandle {
         if !(1..=MAX_REVISION).contains(&offered) {
             return Err(PolicyError::RevisionOutOfRange { offered });
         }
-        if let Some(current) = current.filter(|&current| offered <= current) {
+        let stale = |current: &u64| match order {
+            Order::Forward => offered <= *current,
+            Order::Rewound => offered == *current,
+        };
+        if let Some(current) = current.filter(stale) {
             return Err(PolicyError::StaleRevision { current, offered });
         }
 
@@ -199,6 +219,15 @@ impl PolicyHandle {
         self.mark_published();
         Ok(offered)
     }
+}
+
+/// Which revisions a publish may store.
+#[derive(Clone, Copy)]
+enum Order {
+    /// Only a greater one: revisions grow.
+    Forward,
+    /// Any other one: the source went back, and the handle follows it.
+    Rewound,
 }
 
 impl fmt::Debug for PolicyHandle {
@@ -238,6 +267,39 @@ mod tests {
         document.revision = Some(10);
         assert_eq!(handle.publish_document(&document), Ok(10));
         assert_eq!(handle.revision(), Some(10));
+    }
+
+    #[test]
+    fn a_rewound_source_is_followed_back_but_never_to_the_same_revision() {
+        let handle = PolicyHandle::new();
+        let at = |revision: u64| {
+            let mut document = PolicyDocument::from_json(POLICY).expect("valid");
+            document.revision = Some(revision);
+            Snapshot::from_document(&document).expect("valid")
+        };
+        assert_eq!(handle.publish(at(5)), Ok(5));
+
+        assert_eq!(
+            handle.publish(at(3)),
+            Err(PolicyError::StaleRevision {
+                current: 5,
+                offered: 3
+            })
+        );
+        assert_eq!(handle.publish_rewound(at(3)), Ok(3));
+        assert_eq!(handle.revision(), Some(3));
+        assert_eq!(
+            handle.publish_rewound(at(3)),
+            Err(PolicyError::StaleRevision {
+                current: 3,
+                offered: 3
+            })
+        );
+        assert_eq!(
+            handle.publish_rewound(at(0)),
+            Err(PolicyError::RevisionOutOfRange { offered: 0 })
+        );
+        assert_eq!(handle.publish(at(4)), Ok(4));
     }
 
     #[test]

@@ -31,6 +31,11 @@ static NEXT_SCHEMA: AtomicU64 = AtomicU64::new(0);
 
 impl TestSchema {
     pub(crate) async fn create(base: &str) -> Self {
+        Self::create_padded(base, 0).await
+    }
+
+    /// A schema whose unique name is padded with `x` to at least `len` bytes.
+    pub(crate) async fn create_padded(base: &str, len: usize) -> Self {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.subsec_nanos());
@@ -39,6 +44,7 @@ impl TestSchema {
             std::process::id(),
             NEXT_SCHEMA.fetch_add(1, Ordering::Relaxed)
         );
+        let name = format!("{name:x<len$}");
 
         let client = connect(base).await;
         client

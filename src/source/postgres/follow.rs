@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
 
 use super::store::load_snapshot;
-use super::{PostgresError, channel, config};
+use super::{PostgresError, config, quoted};
 use crate::policy::{PolicyError, PolicyHandle};
 
 /// Keeps one replica's [`PolicyHandle`] in step with the policies in PostgreSQL.
@@ -16,10 +16,16 @@ use crate::policy::{PolicyError, PolicyHandle};
 /// snapshot, so that no change made between the two is missed. Each notification re-reads
 /// the snapshot (notifications that arrive together are read once); a periodic re-read
 /// backs them up. When the connection drops, the outage is logged, the snapshot in force
-/// stays, and the source reconnects with exponential backoff and reads everything again.
-/// The handle never takes a revision lower than or equal to the one in force, so a replica
-/// never goes back in time. Until a first snapshot is loaded, the handle denies every linked
-/// call.
+/// stays, and the source reconnects with exponential backoff and reads everything again. A
+/// database that does not answer within the read timeout (a held lock, a peer that stopped
+/// sending) is an outage too, logged and retried the same way.
+///
+/// The replica follows the database's revision: it takes each newer snapshot, and when a full
+/// read finds the database *behind* the snapshot in force (restored from a backup, failed over
+/// to a standby that lagged), it logs a warning and follows the database back, since what the
+/// database holds is what administrators see and change. One source per handle: two sources
+/// publishing into one handle would undo each other. Until a first snapshot is loaded, the
+/// handle denies every linked call.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -43,6 +49,7 @@ pub struct PostgresSource {
     backoff_min: Duration,
     backoff_max: Duration,
     resync: Duration,
+    read_timeout: Duration,
 }
 
 /// Why one connection of [`PostgresSource::follow`] ended.
@@ -53,7 +60,8 @@ enum Lost {
 
 impl PostgresSource {
     /// A source for the database at `url`, publishing into `policies`, with a backoff from
-    /// 100 milliseconds to 10 seconds and a full re-read every 60 seconds.
+    /// 100 milliseconds to 10 seconds, a full re-read every 60 seconds, and 10 seconds for the
+    /// database to answer each connection and read.
     ///
     /// # Errors
     ///
@@ -65,6 +73,7 @@ impl PostgresSource {
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
             resync: Duration::from_secs(60),
+            read_timeout: Duration::from_secs(10),
         })
     }
 
@@ -82,15 +91,25 @@ impl PostgresSource {
         self
     }
 
+    /// How long the database has to answer a connection, a `LISTEN` or a full read before
+    /// the source counts it as an outage.
+    pub fn with_read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout.max(Duration::from_millis(10));
+        self
+    }
+
     /// Connects, reads and publishes the snapshot once; returns the revision in force after.
     ///
     /// # Errors
     ///
-    /// A [`PostgresError`] when the database cannot be read or what it holds is refused; the
-    /// snapshot in force stays.
+    /// A [`PostgresError`] when the database cannot be read in time or what it holds is
+    /// refused; the snapshot in force stays.
     pub async fn load(&self) -> Result<u64, PostgresError> {
-        let mut client = super::store::connect(&self.config).await?;
-        self.refresh(&mut client).await
+        self.in_time(async {
+            let mut client = super::store::connect(&self.config).await?;
+            self.refresh(&mut client).await
+        })
+        .await
     }
 
     /// Follows the database for as long as the future runs; see the type's documentation.
@@ -127,13 +146,13 @@ impl PostgresSource {
     /// One connection: listen, read everything, then read again on every notification until
     /// the connection ends.
     async fn session(&self, outage: &mut Option<Instant>, delay: &mut Duration) -> Lost {
-        let (mut client, notifications) = match self.listen().await {
+        let (mut client, notifications) = match self.in_time(self.listen()).await {
             Ok(connected) => connected,
             Err(error) => return Lost::Database(error),
         };
         let mut notifications = notifications;
 
-        if let Err(error) = self.refresh(&mut client).await {
+        if let Err(error) = self.in_time(self.refresh(&mut client)).await {
             return Lost::Database(error);
         }
         if let Some(since) = outage.take() {
@@ -158,13 +177,13 @@ impl PostgresSource {
                     while let Ok(revision) = notifications.try_recv() {
                         newest = newest.max(revision);
                     }
-                    if newest.is_some_and(|newest| Some(newest) <= self.policies.revision()) {
+                    if newest.is_some_and(|newest| Some(newest) == self.policies.revision()) {
                         continue;
                     }
                 }
                 _ = resync.tick() => {}
             }
-            if let Err(error) = self.refresh(&mut client).await {
+            if let Err(error) = self.in_time(self.refresh(&mut client)).await {
                 return Lost::Database(error);
             }
         }
@@ -196,35 +215,57 @@ impl PostgresSource {
             }
         });
 
-        let schema: String = client
-            .query_one("SELECT current_schema()::text", &[])
+        let channel: String = client
+            .query_one(
+                "SELECT cross_api_channel(n.nspname::text)
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.oid = 'cross_api_revision'::regclass",
+                &[],
+            )
             .await?
             .try_get(0)?;
         client
-            .batch_execute(&format!("LISTEN {}", channel(&schema)))
+            .batch_execute(&format!("LISTEN {}", quoted(&channel)))
             .await?;
         Ok((client, receiver))
     }
 
-    /// Reads the whole snapshot and publishes it if it is newer than the one in force.
+    /// `work`, or [`PostgresError::Timeout`] when the database takes longer than the read
+    /// timeout; dropping `work` drops its connection with it.
+    async fn in_time<T>(
+        &self,
+        work: impl Future<Output = Result<T, PostgresError>>,
+    ) -> Result<T, PostgresError> {
+        tokio::time::timeout(self.read_timeout, work)
+            .await
+            .unwrap_or(Err(PostgresError::Timeout(self.read_timeout)))
+    }
+
+    /// Reads the whole snapshot and publishes it unless it is the one in force; a database
+    /// behind the snapshot in force is followed back.
     async fn refresh(&self, client: &mut Client) -> Result<u64, PostgresError> {
         let snapshot = load_snapshot(client).await?;
         let offered = snapshot.revision();
 
-        match self.policies.publish(snapshot) {
+        let published = match self.policies.revision() {
+            Some(current) if offered == current => return Ok(current),
+            Some(current) if offered < current => {
+                tracing::warn!(
+                    current,
+                    offered,
+                    "the policy database went back to an older revision (restored from a \
+                     backup, or failed over); following it"
+                );
+                self.policies.publish_rewound(snapshot)
+            }
+            _ => self.policies.publish(snapshot),
+        };
+        match published {
             Ok(revision) => {
                 tracing::info!(revision, "published the policy database's snapshot");
                 Ok(revision)
             }
-            Err(PolicyError::StaleRevision { current, .. }) if current == offered => Ok(current),
-            Err(PolicyError::StaleRevision { current, offered }) => {
-                tracing::warn!(
-                    current,
-                    offered,
-                    "the policy database is behind the snapshot in force; keeping it"
-                );
-                Ok(current)
-            }
+            Err(PolicyError::StaleRevision { current, .. }) => Ok(current),
             Err(error) => Err(PostgresError::Policy(error)),
         }
     }
@@ -238,6 +279,7 @@ impl fmt::Debug for PostgresSource {
             .field("backoff_min", &self.backoff_min)
             .field("backoff_max", &self.backoff_max)
             .field("resync", &self.resync)
+            .field("read_timeout", &self.read_timeout)
             .finish()
     }
 }

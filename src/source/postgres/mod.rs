@@ -46,6 +46,8 @@ pub enum PostgresError {
     Admin(AdminError),
     /// What the database holds was refused as a snapshot.
     Policy(PolicyError),
+    /// The database did not answer within the time allowed.
+    Timeout(Duration),
 }
 
 impl PostgresError {
@@ -101,6 +103,7 @@ impl fmt::Display for PostgresError {
             Self::Database(error) => write!(f, "PostgreSQL: {error}"),
             Self::Admin(error) => write!(f, "{error}"),
             Self::Policy(error) => write!(f, "the database's policies were refused: {error}"),
+            Self::Timeout(limit) => write!(f, "PostgreSQL did not answer within {limit:?}"),
         }
     }
 }
@@ -111,6 +114,7 @@ impl std::error::Error for PostgresError {
             Self::Config(error) | Self::Database(error) => Some(error),
             Self::Admin(error) => Some(error),
             Self::Policy(error) => Some(error),
+            Self::Timeout(_) => None,
         }
     }
 }
@@ -126,7 +130,7 @@ fn config(url: &str) -> Result<tokio_postgres::Config, PostgresError> {
     Ok(config)
 }
 
-/// The `NOTIFY` channel of the policies in `schema`, quoted as an identifier.
-fn channel(schema: &str) -> String {
-    format!("\"cross_api.{}\"", schema.replace('"', "\"\""))
+/// `name` quoted as an identifier.
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }

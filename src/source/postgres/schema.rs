@@ -14,6 +14,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "audit mode per target",
         include_str!("migrations/0002_enforce.sql"),
     ),
+    (
+        3,
+        "channels for long schema names, revisions within JSON's exact integers",
+        include_str!("migrations/0003_channel_and_revision_range.sql"),
+    ),
 ];
 
 /// Applies the migrations not yet applied, in one transaction, while holding a lock that

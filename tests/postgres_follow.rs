@@ -1,0 +1,242 @@
+//! A replica following PostgreSQL when the database does what operators' databases do: go
+//! back to an older revision (a restore from a backup, a failover to a standby that lagged),
+//! stop answering while holding a lock, live in a schema with a long name or behind another
+//! schema on the search path, and reach the largest revision a snapshot can carry.
+
+#![cfg(feature = "postgres")]
+
+mod capture;
+mod support;
+
+use std::time::Duration;
+
+use capture::Captured;
+use support::{TestSchema, connect, database_url, eventually, with_schema};
+use tower_cross_api::admin::{Actor, Change, Write};
+use tower_cross_api::source::{PostgresError, PostgresSource, PostgresStore};
+use tower_cross_api::{ApiId, ApiRef, PolicyDocument, PolicyHandle, Reason, TenantId};
+
+const SEED: &str = r#"{ "tenants": { "acme": {
+    "apis": ["orders", "billing", "crm"],
+    "cross_api_access": { "orders": { "allow": ["billing"] } }
+} } }"#;
+
+/// The largest revision a snapshot carries: 2^53 - 1.
+const MAX_REVISION: u64 = 9_007_199_254_740_991;
+
+fn api(value: &str) -> ApiRef {
+    value.parse().expect("an API reference")
+}
+
+fn id(value: &str) -> ApiId {
+    ApiId::new(value).expect("an API identifier")
+}
+
+fn ada() -> Actor {
+    Actor::administrator("ada", TenantId::new("acme").expect("a tenant"))
+}
+
+async fn seeded(url: &str) -> PostgresStore {
+    let store = PostgresStore::new(url).expect("a store");
+    store.migrate().await.expect("migrate");
+    let seed = PolicyDocument::from_json(SEED).expect("the seed");
+    assert!(store.seed(&seed).await.expect("seed"));
+    store
+}
+
+/// A replica's policies following `url`, with the default 60-second re-read, so that only a
+/// notification makes it see a change within a test's few seconds.
+fn follower(url: &str) -> (PolicyHandle, tokio::task::JoinHandle<()>) {
+    let policies = PolicyHandle::new();
+    let source = PostgresSource::new(url, policies.clone())
+        .expect("a source")
+        .with_backoff(Duration::from_millis(20), Duration::from_millis(100))
+        .with_read_timeout(Duration::from_millis(300));
+    (policies, tokio::spawn(source.follow()))
+}
+
+async fn at_revision(policies: &PolicyHandle, revision: u64) -> bool {
+    eventually(Duration::from_secs(5), async || {
+        policies.revision() == Some(revision)
+    })
+    .await
+}
+
+fn billing_to_orders(policies: &PolicyHandle) -> Reason {
+    policies
+        .decide(&api("acme/billing"), &api("acme/orders"))
+        .reason()
+}
+
+#[tokio::test]
+async fn a_database_that_went_back_is_followed_back_and_its_next_change_is_enforced() {
+    let Some(url) = database_url("a_database_that_went_back_is_followed_back") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await;
+    let store = seeded(&schema.url()).await;
+    for change in [Change::Grant(id("orders")), Change::Reset] {
+        let target = api("acme/crm");
+        store
+            .write(&Write::new(ada(), target, change))
+            .await
+            .expect("write");
+    }
+    let (policies, follow) = follower(&schema.url());
+    assert!(at_revision(&policies, 4).await);
+    assert_eq!(billing_to_orders(&policies), Reason::Listed);
+
+    // What a restore of the backup taken at revision 2, minus the grant, leaves behind.
+    connect(&schema.url())
+        .await
+        .batch_execute(
+            "BEGIN;
+             DELETE FROM cross_api_grants WHERE target = 'orders' AND source = 'billing';
+             UPDATE cross_api_revision SET value = 2, xact = NULL;
+             COMMIT;",
+        )
+        .await
+        .expect("the restore");
+    assert!(
+        at_revision(&policies, 2).await,
+        "the replica follows the database back, at {:?}",
+        policies.revision()
+    );
+    assert_eq!(billing_to_orders(&policies), Reason::NotListed);
+
+    let target = api("acme/orders");
+    let grant = Change::Grant(id("billing"));
+    let written = store
+        .write(&Write::new(ada(), target, grant))
+        .await
+        .expect("a write after the restore");
+    assert_eq!(written.state.revision(), 3);
+    assert!(
+        at_revision(&policies, 3).await,
+        "the write's notification is read although the replica once held a later revision"
+    );
+    assert_eq!(billing_to_orders(&policies), Reason::Listed);
+    follow.abort();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_database_that_stops_answering_is_logged_as_an_outage_until_it_answers() {
+    let Some(url) = database_url("a_database_that_stops_answering_is_logged_as_an_outage") else {
+        return;
+    };
+    let (captured, _guard) = Captured::start();
+    let schema = TestSchema::create(&url).await;
+    seeded(&schema.url()).await;
+    let (policies, follow) = follower(&schema.url());
+    assert!(at_revision(&policies, 2).await);
+
+    let locker = connect(&schema.url()).await;
+    locker
+        .batch_execute("BEGIN; LOCK TABLE cross_api_tenants IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("the lock");
+    connect(&schema.url())
+        .await
+        .batch_execute("DELETE FROM cross_api_grants WHERE target = 'orders'")
+        .await
+        .expect("a revoke while the lock is held");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let outages: Vec<String> = captured
+        .gate_events()
+        .into_iter()
+        .filter(|line| line.contains("ERROR") && line.contains("did not answer within 300ms"))
+        .collect();
+    assert!(
+        outages
+            .iter()
+            .any(|line| line.contains("the snapshot in force stays")),
+        "the stalled read is logged as an outage: {:#?}",
+        captured.gate_events()
+    );
+    assert_eq!(policies.revision(), Some(2), "the last good snapshot stays");
+    assert_eq!(billing_to_orders(&policies), Reason::Listed);
+
+    locker.batch_execute("ROLLBACK").await.expect("the unlock");
+    assert!(at_revision(&policies, 3).await);
+    assert_eq!(billing_to_orders(&policies), Reason::NotListed);
+    assert!(
+        captured
+            .gate_events()
+            .iter()
+            .any(|line| line.contains("policy database reachable again")),
+        "the recovery is logged"
+    );
+    follow.abort();
+}
+
+#[tokio::test]
+async fn a_long_schema_name_behind_another_schema_on_the_search_path_still_notifies() {
+    let Some(url) = database_url("a_long_schema_name_behind_another_schema") else {
+        return;
+    };
+    let schema = TestSchema::create_padded(&url, 63).await;
+    assert_eq!(schema.name.len(), 63);
+    let store = seeded(&schema.url()).await;
+    let earlier = TestSchema::create(&url).await;
+    let path = format!("{},{}", earlier.name, schema.name);
+    let (policies, follow) = follower(&with_schema(&url, &path));
+    assert!(at_revision(&policies, 2).await);
+
+    let target = api("acme/orders");
+    let revoke = Change::Revoke(id("billing"));
+    store
+        .write(&Write::new(ada(), target, revoke))
+        .await
+        .expect("a write in the long-named schema");
+    assert!(
+        at_revision(&policies, 3).await,
+        "the notification reached the replica, at {:?}",
+        policies.revision()
+    );
+    assert_eq!(billing_to_orders(&policies), Reason::NotListed);
+    follow.abort();
+}
+
+#[tokio::test]
+async fn the_database_refuses_a_revision_no_replica_could_load() {
+    let Some(url) = database_url("the_database_refuses_a_revision_no_replica_could_load") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await;
+    let store = seeded(&schema.url()).await;
+    connect(&schema.url())
+        .await
+        .batch_execute(&format!(
+            "UPDATE cross_api_revision SET value = {}",
+            MAX_REVISION - 1
+        ))
+        .await
+        .expect("a revision near the end");
+    let target = api("acme/orders");
+    let revoke = || Write::new(ada(), target, Change::Revoke(id("billing")));
+    let grant = || Write::new(ada(), target, Change::Grant(id("crm")));
+
+    let written = store.write(&revoke()).await.expect("the last revision");
+    assert_eq!(written.state.revision(), MAX_REVISION);
+    let refused = store
+        .write(&grant())
+        .await
+        .expect_err("past the last revision");
+    let PostgresError::Database(error) = &refused else {
+        panic!("expected a database error, got {refused:?}");
+    };
+    assert_eq!(
+        error.as_db_error().and_then(|db| db.constraint()),
+        Some("cross_api_revision_in_range")
+    );
+    assert_eq!(store.revision().await.expect("revision"), MAX_REVISION);
+
+    let policies = PolicyHandle::new();
+    let source = PostgresSource::new(&schema.url(), policies.clone()).expect("a source");
+    assert_eq!(
+        source.load().await.expect("a loadable snapshot"),
+        MAX_REVISION
+    );
+    assert_eq!(billing_to_orders(&policies), Reason::NotListed);
+}
