@@ -188,6 +188,9 @@ async fn audit_mode_switched_in_sql_is_followed_by_every_replica() {
         );
     }
 
+    let read = get(a.addr, "ada", ACCESS).await;
+    assert_eq!(read.body.get("enforce"), None, "{:?}", read.body);
+
     for (enforce, expected) in [(false, ALLOWED), (true, DENIED), (false, ALLOWED)] {
         sql.batch_execute(&switch(enforce))
             .await
@@ -211,6 +214,8 @@ async fn audit_mode_switched_in_sql_is_followed_by_every_replica() {
         }
     }
 
+    let read = get(b.addr, "ada", ACCESS).await;
+    assert_eq!(read.body["enforce"], json!(false), "{:?}", read.body);
     let put = put(
         a.addr,
         "ada",
@@ -219,6 +224,7 @@ async fn audit_mode_switched_in_sql_is_followed_by_every_replica() {
     )
     .await;
     assert_eq!(put.status, StatusCode::OK, "{:?}", put.body);
+    assert_eq!(put.body["enforce"], json!(false), "{:?}", put.body);
     assert!(caught_up(&a, &store).await && caught_up(&b, &store).await);
     assert_eq!(
         linked_call(b.addr, "acme/billing", "acme/crm").await,

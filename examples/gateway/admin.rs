@@ -2,8 +2,8 @@
 //! access, and read a tenant's audit trail. Callers are the demo users, named by their
 //! bearer token.
 //!
-//! - `GET /admin/{tenant}/apis/{api}/cross-api-access`: the policy, with an `ETag`
-//!   carrying its revision.
+//! - `GET /admin/{tenant}/apis/{api}/cross-api-access`: the policy (with `"enforce": false`
+//!   when the target is in audit mode), with an `ETag` carrying its revision.
 //! - `PUT` on the same path, `{"allow_all": bool, "allow": [...]}` with an optional
 //!   `If-Match`: the new policy.
 //! - `GET /admin/{tenant}/audit`: the tenant's newest audit records.
@@ -19,7 +19,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use tower_cross_api::admin::{Actor, AdminError, PolicyState};
-use tower_cross_api::{ApiId, ApiRef, PolicyHandle, TenantId};
+use tower_cross_api::{ApiId, ApiRef, Enforcement, PolicyHandle, TenantId};
 
 use super::{AppState, DemoUser, Role};
 
@@ -225,12 +225,15 @@ fn if_match(headers: &HeaderMap) -> Result<Option<u64>, std::num::ParseIntError>
 }
 
 fn policy_response(policy: &PolicyState) -> Response {
-    let body = json!({
+    let mut body = json!({
         "allow_all": policy.allow_all(),
         "allow": policy.allow(),
         "revision": policy.revision(),
         "summary": policy.summary(),
     });
+    if policy.enforcement() == Enforcement::Audit {
+        body["enforce"] = json!(false);
+    }
     let etag = HeaderValue::from_str(&format!("\"{}\"", policy.revision()));
 
     let mut response = Json(body).into_response();

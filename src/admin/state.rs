@@ -1,15 +1,16 @@
 //! Reading one target's policy.
 
+use crate::decision::Enforcement;
 use crate::id::{ApiId, ApiRef};
 use crate::policy::{Snapshot, TargetPolicy};
 
 use super::{Actor, AdminError};
 
-/// The policy of one target API as an administrator reads it: its state, its revision and a
-/// one-line summary.
+/// The policy of one target API as an administrator reads it: its state, whether it enforces
+/// or only audits (`"enforce": false`), its revision and a one-line summary.
 ///
 /// ```
-/// use tower_cross_api::{ApiRef, Snapshot, TenantId};
+/// use tower_cross_api::{ApiRef, Enforcement, Snapshot, TenantId};
 /// use tower_cross_api::admin::{Actor, PolicyState};
 ///
 /// let snapshot = Snapshot::from_json(r#"{ "revision": 3, "tenants": { "acme": {
@@ -23,23 +24,33 @@ use super::{Actor, AdminError};
 /// assert!(!state.allow_all());
 /// assert!(state.allow().is_empty());
 /// assert_eq!(state.summary(), "No APIs are allowed to access this API's data.");
+/// assert_eq!(state.enforcement(), Enforcement::Enforce);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyState {
     target: ApiRef,
     policy: TargetPolicy,
+    enforcement: Enforcement,
     revision: u64,
 }
 
 impl PolicyState {
-    /// The state of `target`'s `policy` at `revision`, as a store read it.
+    /// The state of `target`'s `policy` at `revision`, as a store read it, enforcing.
     pub const fn new(target: ApiRef, policy: TargetPolicy, revision: u64) -> Self {
         Self {
             target,
             policy,
+            enforcement: Enforcement::Enforce,
             revision,
         }
+    }
+
+    /// The same state, with the target's policy enforcing or only auditing.
+    #[must_use]
+    pub const fn with_enforcement(mut self, enforcement: Enforcement) -> Self {
+        self.enforcement = enforcement;
+        self
     }
 
     /// Reads `target`'s policy from `snapshot` for `actor`, at the snapshot's revision.
@@ -57,7 +68,8 @@ impl PolicyState {
         }
 
         let policy = find(snapshot, target)?;
-        Ok(Self::new(*target, policy, snapshot.revision()))
+        let enforcement = snapshot.enforcement(target).unwrap_or(Enforcement::Enforce);
+        Ok(Self::new(*target, policy, snapshot.revision()).with_enforcement(enforcement))
     }
 
     /// The target.
@@ -68,6 +80,12 @@ impl PolicyState {
     /// The policy.
     pub const fn policy(&self) -> &TargetPolicy {
         &self.policy
+    }
+
+    /// Whether the target's policy refuses the calls it denies, or only reports them
+    /// (audit mode, `"enforce": false` in the document).
+    pub const fn enforcement(&self) -> Enforcement {
+        self.enforcement
     }
 
     /// The revision the policy is at.

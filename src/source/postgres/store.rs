@@ -163,7 +163,8 @@ impl PostgresStore {
         let revision = rows::target_revision(&transaction, target).await?;
         transaction.commit().await?;
 
-        Ok(PolicyState::new(*target, state.policy().clone(), revision))
+        Ok(PolicyState::new(*target, state.policy().clone(), revision)
+            .with_enforcement(state.enforcement()))
     }
 
     /// Carries out `write` in one transaction; see the type's documentation.
@@ -192,7 +193,11 @@ impl PostgresStore {
         transaction.commit().await?;
 
         Ok(Written {
-            state: PolicyState::new(*target, record.after.clone(), next),
+            state: PolicyState::new(*target, record.after.clone(), next).with_enforcement(
+                snapshot
+                    .enforcement(target)
+                    .unwrap_or(crate::Enforcement::Enforce),
+            ),
             record,
         })
     }
