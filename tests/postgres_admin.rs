@@ -524,39 +524,30 @@ async fn audit_mode_is_kept_through_the_seed_every_write_and_a_reset() {
     )
     .expect("the document");
     assert!(store.seed(&document).await.expect("seed"));
-    let enforcement = async |target: &str| {
+    let (audit, enforce) = (Enforcement::Audit, Enforcement::Enforce);
+    let expect = async |expected: &[(&str, Enforcement, TargetPolicy)]| {
         let snapshot = store.snapshot().await.expect("snapshot");
-        (
-            snapshot.enforcement(&api(target)),
-            snapshot.policy(&api(target)),
-        )
+        for (target, enforcement, policy) in expected {
+            let target = api(target);
+            assert_eq!(
+                snapshot.enforcement(&target),
+                Some(*enforcement),
+                "{target}"
+            );
+            assert_eq!(snapshot.policy(&target).as_ref(), Some(policy), "{target}");
+        }
     };
-
-    assert_eq!(
-        enforcement("acme/orders").await,
+    expect(&[
         (
-            Some(Enforcement::Audit),
-            Some(TargetPolicy::List(vec![id("billing")]))
-        )
-    );
-    assert_eq!(
-        enforcement("acme/crm").await,
-        (
-            Some(Enforcement::Audit),
-            Some(TargetPolicy::NothingConfigured)
-        )
-    );
-    assert_eq!(
-        enforcement("acme/billing").await,
-        (Some(Enforcement::Enforce), Some(TargetPolicy::AllowAll))
-    );
-    assert_eq!(
-        enforcement("acme/reports").await,
-        (
-            Some(Enforcement::Enforce),
-            Some(TargetPolicy::NothingConfigured)
-        )
-    );
+            "acme/orders",
+            audit,
+            TargetPolicy::List(vec![id("billing")]),
+        ),
+        ("acme/crm", audit, TargetPolicy::NothingConfigured),
+        ("acme/billing", enforce, TargetPolicy::AllowAll),
+        ("acme/reports", enforce, TargetPolicy::NothingConfigured),
+    ])
+    .await;
 
     let changes = [
         ("acme/orders", Change::Grant(id("crm"))),
@@ -570,24 +561,16 @@ async fn audit_mode_is_kept_through_the_seed_every_write_and_a_reset() {
             .await
             .expect("write");
     }
-    assert_eq!(
-        enforcement("acme/orders").await,
+    expect(&[
+        ("acme/orders", audit, TargetPolicy::NothingConfigured),
+        ("acme/crm", audit, TargetPolicy::AllowAll),
         (
-            Some(Enforcement::Audit),
-            Some(TargetPolicy::NothingConfigured)
-        )
-    );
-    assert_eq!(
-        enforcement("acme/crm").await,
-        (Some(Enforcement::Audit), Some(TargetPolicy::AllowAll))
-    );
-    assert_eq!(
-        enforcement("acme/reports").await,
-        (
-            Some(Enforcement::Enforce),
-            Some(TargetPolicy::List(vec![id("orders")]))
-        )
-    );
+            "acme/reports",
+            enforce,
+            TargetPolicy::List(vec![id("orders")]),
+        ),
+    ])
+    .await;
 
     let written = store.snapshot().await.expect("snapshot").to_document();
     let access = &written.tenants["acme"].cross_api_access;

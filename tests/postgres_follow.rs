@@ -13,7 +13,7 @@ use std::time::Duration;
 use capture::Captured;
 use support::{TestSchema, connect, database_url, eventually, with_schema};
 use tower_cross_api::admin::{Actor, Change, Write};
-use tower_cross_api::source::{PostgresError, PostgresSource, PostgresStore};
+use tower_cross_api::source::{PostgresError, PostgresSource, PostgresStore, Written};
 use tower_cross_api::{ApiId, ApiRef, PolicyDocument, PolicyHandle, Reason, TenantId};
 
 const SEED: &str = r#"{ "tenants": { "acme": {
@@ -34,6 +34,15 @@ fn id(value: &str) -> ApiId {
 
 fn ada() -> Actor {
     Actor::administrator("ada", TenantId::new("acme").expect("a tenant"))
+}
+
+/// `change` to `target`'s policy by acme's administrator, through the store.
+async fn write(
+    store: &PostgresStore,
+    target: &str,
+    change: Change,
+) -> Result<Written, PostgresError> {
+    store.write(&Write::new(ada(), api(target), change)).await
 }
 
 async fn seeded(url: &str) -> PostgresStore {
@@ -76,11 +85,7 @@ async fn a_database_that_went_back_is_followed_back_and_its_next_change_is_enfor
     let schema = TestSchema::create(&url).await;
     let store = seeded(&schema.url()).await;
     for change in [Change::Grant(id("orders")), Change::Reset] {
-        let target = api("acme/crm");
-        store
-            .write(&Write::new(ada(), target, change))
-            .await
-            .expect("write");
+        write(&store, "acme/crm", change).await.expect("write");
     }
     let (policies, follow) = follower(&schema.url());
     assert!(at_revision(&policies, 4).await);
@@ -104,10 +109,7 @@ async fn a_database_that_went_back_is_followed_back_and_its_next_change_is_enfor
     );
     assert_eq!(billing_to_orders(&policies), Reason::NotListed);
 
-    let target = api("acme/orders");
-    let grant = Change::Grant(id("billing"));
-    let written = store
-        .write(&Write::new(ada(), target, grant))
+    let written = write(&store, "acme/orders", Change::Grant(id("billing")))
         .await
         .expect("a write after the restore");
     assert_eq!(written.state.revision(), 3);
@@ -183,10 +185,7 @@ async fn a_long_schema_name_behind_another_schema_on_the_search_path_still_notif
     let (policies, follow) = follower(&with_schema(&url, &path));
     assert!(at_revision(&policies, 2).await);
 
-    let target = api("acme/orders");
-    let revoke = Change::Revoke(id("billing"));
-    store
-        .write(&Write::new(ada(), target, revoke))
+    write(&store, "acme/orders", Change::Revoke(id("billing")))
         .await
         .expect("a write in the long-named schema");
     assert!(
@@ -213,14 +212,11 @@ async fn the_database_refuses_a_revision_no_replica_could_load() {
         ))
         .await
         .expect("a revision near the end");
-    let target = api("acme/orders");
-    let revoke = || Write::new(ada(), target, Change::Revoke(id("billing")));
-    let grant = || Write::new(ada(), target, Change::Grant(id("crm")));
-
-    let written = store.write(&revoke()).await.expect("the last revision");
+    let written = write(&store, "acme/orders", Change::Revoke(id("billing")))
+        .await
+        .expect("the last revision");
     assert_eq!(written.state.revision(), MAX_REVISION);
-    let refused = store
-        .write(&grant())
+    let refused = write(&store, "acme/orders", Change::Grant(id("crm")))
         .await
         .expect_err("past the last revision");
     let PostgresError::Database(error) = &refused else {
