@@ -236,3 +236,136 @@ async fn the_database_refuses_a_revision_no_replica_could_load() {
     );
     assert_eq!(billing_to_orders(&policies), Reason::NotListed);
 }
+
+#[tokio::test]
+async fn a_restore_without_triggers_is_followed_once_a_statement_fires_the_trigger() {
+    let Some(url) = database_url("a_restore_without_triggers_is_followed") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await;
+    let store = seeded(&schema.url()).await;
+    write(&store, "acme/orders", Change::Grant(id("crm")))
+        .await
+        .expect("write");
+    let (policies, follow) = follower(&schema.url());
+    assert!(at_revision(&policies, 3).await);
+    assert_eq!(billing_to_orders(&policies), Reason::Listed);
+
+    // What `pg_restore --disable-triggers` of the backup at revision 2, minus the grant, does.
+    let sql = connect(&schema.url()).await;
+    sql.batch_execute(
+        "BEGIN;
+         SET LOCAL session_replication_role = replica;
+         DELETE FROM cross_api_grants WHERE target = 'orders' AND source = 'billing';
+         UPDATE cross_api_revision SET value = 2, xact = NULL;
+         COMMIT;",
+    )
+    .await
+    .expect("the restore");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        (policies.revision(), billing_to_orders(&policies)),
+        (Some(3), Reason::Listed),
+        "without a trigger no replica hears of it (the documented limit)"
+    );
+
+    sql.batch_execute("UPDATE cross_api_tenants SET tenant = tenant WHERE false")
+        .await
+        .expect("the README's remedy");
+    assert!(
+        eventually(Duration::from_secs(5), async || {
+            billing_to_orders(&policies) == Reason::NotListed
+        })
+        .await,
+        "the replica takes revision 3 again, with the database's contents"
+    );
+    assert_eq!(policies.revision(), Some(3));
+    follow.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_beside_follow_never_takes_the_replica_back() {
+    let Some(url) = database_url("a_load_beside_follow_never_takes_the_replica_back") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await;
+    let store = seeded(&schema.url()).await;
+    let policies = PolicyHandle::new();
+    let source = PostgresSource::new(&schema.url(), policies.clone()).expect("a source");
+    let follow = tokio::spawn(source.clone().follow());
+    let loads = tokio::spawn(async move {
+        loop {
+            let _ = source.load().await;
+        }
+    });
+    let watched = policies.clone();
+    let watch = tokio::spawn(async move {
+        let (mut last, mut backwards) = (0, 0);
+        loop {
+            let now = watched.revision().unwrap_or_default();
+            backwards += u32::from(now < last);
+            last = now;
+            if now >= 2 + 80 {
+                return backwards;
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+    });
+
+    for round in 0..80 {
+        let change = if round % 2 == 0 {
+            Change::Revoke(id("billing"))
+        } else {
+            Change::Grant(id("billing"))
+        };
+        write(&store, "acme/orders", change).await.expect("write");
+    }
+    let backwards = tokio::time::timeout(Duration::from_secs(10), watch)
+        .await
+        .expect("the replica reached the last revision")
+        .expect("the watcher");
+    assert_eq!(backwards, 0, "the revision in force went back");
+    assert_eq!(billing_to_orders(&policies), Reason::Listed);
+    loads.abort();
+    follow.abort();
+}
+
+#[tokio::test]
+async fn a_read_given_up_is_given_up_by_the_server_too() {
+    let Some(url) = database_url("a_read_given_up_is_given_up_by_the_server_too") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await;
+    seeded(&schema.url()).await;
+    let policies = PolicyHandle::new();
+    let source = PostgresSource::new(&schema.url(), policies.clone())
+        .expect("a source")
+        .with_backoff(Duration::from_millis(10), Duration::from_millis(20))
+        .with_resync_interval(Duration::from_millis(50))
+        .with_read_timeout(Duration::from_millis(100));
+    let follow = tokio::spawn(source.follow());
+    assert!(at_revision(&policies, 2).await);
+
+    let locker = connect(&schema.url()).await;
+    locker
+        .batch_execute("BEGIN; LOCK TABLE cross_api_tenants IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("the lock");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let waiting: i64 = locker
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE application_name = $1 AND wait_event_type = 'Lock'",
+            &[&schema.name],
+        )
+        .await
+        .expect("the waiting backends")
+        .get(0);
+    locker.batch_execute("ROLLBACK").await.expect("the unlock");
+
+    assert!(
+        waiting <= 2,
+        "{waiting} backends still wait on the lock for reads the replica gave up"
+    );
+    follow.abort();
+}

@@ -149,9 +149,9 @@ impl PolicyHandle {
         self.publish_with(|_| Ok(snapshot), Order::Forward)
     }
 
-    /// Replaces the snapshot in force with `snapshot` even when its revision is lower, for a
-    /// source whose own history went back (a database restored from a backup, or failed over
-    /// to a standby that lagged): what it holds now is the truth to follow.
+    /// Replaces the snapshot in force with `snapshot` even when its revision is lower or the
+    /// same, for a source whose own history went back (a database restored from a backup, or
+    /// failed over to a standby that lagged): what it holds now is the truth to follow.
     ///
     /// # Errors
     ///
@@ -189,7 +189,7 @@ impl PolicyHandle {
     }
 
     /// Builds the next snapshot from the revision in force, while no other publisher runs,
-    /// and stores it if its revision is greater (or, `Rewound`, different).
+    /// and stores it if its revision is greater (or, `Rewound`, whatever it is).
     fn publish_with(
         &self,
         next: impl FnOnce(Option<u64>) -> Result<Snapshot, PolicyError>,
@@ -207,10 +207,7 @@ impl PolicyHandle {
         if !(1..=MAX_REVISION).contains(&offered) {
             return Err(PolicyError::RevisionOutOfRange { offered });
         }
-        let stale = |current: &u64| match order {
-            Order::Forward => offered <= *current,
-            Order::Rewound => offered == *current,
-        };
+        let stale = |current: &u64| matches!(order, Order::Forward) && offered <= *current;
         if let Some(current) = current.filter(stale) {
             return Err(PolicyError::StaleRevision { current, offered });
         }
@@ -226,7 +223,7 @@ impl PolicyHandle {
 enum Order {
     /// Only a greater one: revisions grow.
     Forward,
-    /// Any other one: the source went back, and the handle follows it.
+    /// Any: the source went back, and the handle follows it.
     Rewound,
 }
 
@@ -270,7 +267,7 @@ mod tests {
     }
 
     #[test]
-    fn a_rewound_source_is_followed_back_but_never_to_the_same_revision() {
+    fn a_rewound_source_is_followed_back_even_to_the_same_revision() {
         let handle = PolicyHandle::new();
         let at = |revision: u64| {
             let mut document = PolicyDocument::from_json(POLICY).expect("valid");
@@ -288,13 +285,10 @@ mod tests {
         );
         assert_eq!(handle.publish_rewound(at(3)), Ok(3));
         assert_eq!(handle.revision(), Some(3));
-        assert_eq!(
-            handle.publish_rewound(at(3)),
-            Err(PolicyError::StaleRevision {
-                current: 3,
-                offered: 3
-            })
-        );
+        let before = handle.snapshot().expect("a snapshot");
+        assert_eq!(handle.publish_rewound(at(3)), Ok(3));
+        let after = handle.snapshot().expect("a snapshot");
+        assert!(!Arc::ptr_eq(&before, &after), "the same revision, replaced");
         assert_eq!(
             handle.publish_rewound(at(0)),
             Err(PolicyError::RevisionOutOfRange { offered: 0 })

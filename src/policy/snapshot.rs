@@ -411,6 +411,14 @@ impl Snapshot {
         self.tenants.is_empty()
     }
 
+    /// Whether `other` holds exactly these tenants, APIs, policies and grants, in the same
+    /// order, whatever the two revisions: then every decision of the two is the same. A
+    /// comparison of the flat tables, without building documents.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn holds_the_same_policies(&self, other: &Self) -> bool {
+        self.tenants == other.tenants && self.apis == other.apis && self.grants == other.grants
+    }
+
     fn listed(&self, access: Access) -> &[u32] {
         match access {
             Access::List { first, len } => self
@@ -790,6 +798,45 @@ mod tests {
 
     fn reason(snapshot: &Snapshot, source: &str, target: &str) -> Reason {
         snapshot.decide(&api(source), &api(target)).reason()
+    }
+
+    #[test]
+    fn the_same_policies_at_any_revision_and_no_others() {
+        let mut document = PolicyDocument::from_json(POLICY).expect("valid");
+        let snapshot = Snapshot::from_document(&document).expect("valid");
+        document.revision = Some(9);
+        assert!(snapshot.holds_the_same_policies(&Snapshot::from_document(&document).expect("v")));
+
+        let changes: [fn(&mut PolicyDocument); 4] = [
+            |d| {
+                d.tenants
+                    .get_mut("t1")
+                    .expect("t1")
+                    .apis
+                    .push("ledger".into())
+            },
+            |d| {
+                let access = &mut d.tenants.get_mut("t1").expect("t1").cross_api_access;
+                access.get_mut("orders").expect("orders").allow = Some(vec!["crm".into()]);
+            },
+            |d| {
+                let access = &mut d.tenants.get_mut("t1").expect("t1").cross_api_access;
+                access.get_mut("reports").expect("reports").enforce = false;
+            },
+            |d| {
+                let access = &mut d.tenants.get_mut("t1").expect("t1").cross_api_access;
+                access.remove("billing");
+            },
+        ];
+        for (number, change) in changes.into_iter().enumerate() {
+            let mut changed = document.clone();
+            change(&mut changed);
+            let changed = Snapshot::from_document(&changed).expect("valid");
+            assert!(
+                !snapshot.holds_the_same_policies(&changed),
+                "change {number}"
+            );
+        }
     }
 
     #[test]

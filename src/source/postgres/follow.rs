@@ -3,7 +3,9 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, mpsc};
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
 
 use super::store::load_snapshot;
@@ -15,16 +17,18 @@ use crate::policy::{PolicyError, PolicyHandle};
 /// [`follow`](Self::follow) connects, `LISTEN`s for changes, then reads and publishes a full
 /// snapshot, so that no change made between the two is missed. Each notification re-reads
 /// the snapshot (notifications that arrive together are read once); a periodic re-read
-/// backs them up. When the connection drops, the outage is logged, the snapshot in force
+/// backs them up. A read is published unless it equals the snapshot in force, revision and
+/// contents alike. When the connection drops, the outage is logged, the snapshot in force
 /// stays, and the source reconnects with exponential backoff and reads everything again. A
 /// database that does not answer within the read timeout (a held lock, a peer that stopped
 /// sending) is an outage too, logged and retried the same way.
 ///
 /// The replica follows the database's revision: it takes each newer snapshot, and when a full
-/// read finds the database *behind* the snapshot in force (restored from a backup, failed over
-/// to a standby that lagged), it logs a warning and follows the database back, since what the
-/// database holds is what administrators see and change. One source per handle: two sources
-/// publishing into one handle would undo each other. Until a first snapshot is loaded, the
+/// read finds the database *behind* the snapshot in force, or at its revision with other
+/// contents (restored from a backup, failed over to a standby that lagged), it logs a warning
+/// and follows the database back, since what the database holds is what administrators see
+/// and change. The reads of one source and its clones publish in the order they read; two
+/// sources made apart must not publish into one handle, or they would undo each other. Until a first snapshot is loaded, the
 /// handle denies every linked call.
 ///
 /// ```no_run
@@ -50,6 +54,9 @@ pub struct PostgresSource {
     backoff_max: Duration,
     resync: Duration,
     read_timeout: Duration,
+    /// Held across each read and its publish, so that the reads of this source and of its
+    /// clones (`load` beside `follow`) publish in the order they read.
+    turn: Arc<Mutex<()>>,
 }
 
 /// Why one connection of [`PostgresSource::follow`] ended.
@@ -74,6 +81,7 @@ impl PostgresSource {
             backoff_max: Duration::from_secs(10),
             resync: Duration::from_secs(60),
             read_timeout: Duration::from_secs(10),
+            turn: Arc::new(Mutex::new(())),
         })
     }
 
@@ -92,7 +100,8 @@ impl PostgresSource {
     }
 
     /// How long the database has to answer a connection, a `LISTEN` or a full read before
-    /// the source counts it as an outage.
+    /// the source counts it as an outage. The source's connections also carry it as
+    /// `statement_timeout`, so that the server gives up a stalled read at the same time.
     pub fn with_read_timeout(mut self, timeout: Duration) -> Self {
         self.read_timeout = timeout.max(Duration::from_millis(10));
         self
@@ -107,6 +116,7 @@ impl PostgresSource {
     pub async fn load(&self) -> Result<u64, PostgresError> {
         self.in_time(async {
             let mut client = super::store::connect(&self.config).await?;
+            self.bound(&client).await?;
             self.refresh(&mut client).await
         })
         .await
@@ -170,16 +180,10 @@ impl PostgresSource {
         loop {
             tokio::select! {
                 notified = notifications.recv() => {
-                    let Some(revision) = notified else {
+                    if notified.is_none() {
                         return Lost::Closed;
-                    };
-                    let mut newest = revision;
-                    while let Ok(revision) = notifications.try_recv() {
-                        newest = newest.max(revision);
                     }
-                    if newest.is_some_and(|newest| Some(newest) == self.policies.revision()) {
-                        continue;
-                    }
+                    while notifications.try_recv().is_ok() {}
                 }
                 _ = resync.tick() => {}
             }
@@ -191,17 +195,15 @@ impl PostgresSource {
 
     /// Connects and listens on the policies' channel; notifications arrive on the receiver,
     /// which closes when the connection ends.
-    async fn listen(
-        &self,
-    ) -> Result<(Client, mpsc::UnboundedReceiver<Option<u64>>), PostgresError> {
+    async fn listen(&self) -> Result<(Client, mpsc::UnboundedReceiver<()>), PostgresError> {
         let (client, mut connection) = self.config.connect(NoTls).await?;
         let (sender, receiver) = mpsc::unbounded_channel();
 
         tokio::spawn(async move {
             loop {
                 match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                    Some(Ok(AsyncMessage::Notification(notification))) => {
-                        if sender.send(notification.payload().parse().ok()).is_err() {
+                    Some(Ok(AsyncMessage::Notification(_))) => {
+                        if sender.send(()).is_err() {
                             break;
                         }
                     }
@@ -215,6 +217,7 @@ impl PostgresSource {
             }
         });
 
+        self.bound(&client).await?;
         let channel: String = client
             .query_one(
                 "SELECT cross_api_channel(n.nspname::text)
@@ -230,6 +233,16 @@ impl PostgresSource {
         Ok((client, receiver))
     }
 
+    /// Has the server cancel any statement of `client` that runs past the read timeout, so
+    /// that a read the source gave up does not wait on, holding a connection.
+    async fn bound(&self, client: &Client) -> Result<(), PostgresError> {
+        let millis = self.read_timeout.as_millis();
+        client
+            .batch_execute(&format!("SET statement_timeout = {millis}"))
+            .await?;
+        Ok(())
+    }
+
     /// `work`, or [`PostgresError::Timeout`] when the database takes longer than the read
     /// timeout; dropping `work` drops its connection with it.
     async fn in_time<T>(
@@ -241,20 +254,27 @@ impl PostgresSource {
             .unwrap_or(Err(PostgresError::Timeout(self.read_timeout)))
     }
 
-    /// Reads the whole snapshot and publishes it unless it is the one in force; a database
-    /// behind the snapshot in force is followed back.
+    /// Reads the whole snapshot and publishes it unless it is the one in force. A database
+    /// behind the snapshot in force, or at its revision with other contents (restored, failed
+    /// over), is followed back.
     async fn refresh(&self, client: &mut Client) -> Result<u64, PostgresError> {
+        let _turn = self.turn.lock().await;
         let snapshot = load_snapshot(client).await?;
         let offered = snapshot.revision();
 
+        let unchanged = self.policies.snapshot().is_some_and(|in_force| {
+            in_force.revision() == offered && in_force.holds_the_same_policies(&snapshot)
+        });
+        if unchanged {
+            return Ok(offered);
+        }
         let published = match self.policies.revision() {
-            Some(current) if offered == current => return Ok(current),
-            Some(current) if offered < current => {
+            Some(current) if offered <= current => {
                 tracing::warn!(
                     current,
                     offered,
-                    "the policy database went back to an older revision (restored from a \
-                     backup, or failed over); following it"
+                    "the policy database went back (restored from a backup, or failed over): \
+                     an older revision, or the same one with other contents; following it"
                 );
                 self.policies.publish_rewound(snapshot)
             }
