@@ -280,7 +280,8 @@ impl Snapshot {
     /// assert_eq!(explanation.decision().reason(), Reason::NotListed);
     /// assert_eq!(explanation.enforcement(), Some(Enforcement::Audit));
     /// assert_eq!(explanation.revision(), 2);
-    /// assert!(matches!(explanation.policy(), Some(TargetPolicy::List(listed)) if listed.len() == 1));
+    /// let listed = explanation.policy();
+    /// assert!(matches!(listed, Some(TargetPolicy::List(listed)) if listed.len() == 1));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn explain(&self, source: &ApiRef, target: &ApiRef) -> Explanation {

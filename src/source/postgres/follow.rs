@@ -1,9 +1,8 @@
 //! One replica following the policies in PostgreSQL.
 
 use std::fmt;
-use std::time::{Duration, Instant};
-
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, mpsc};
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
@@ -28,8 +27,9 @@ use crate::policy::{PolicyError, PolicyHandle};
 /// contents (restored from a backup, failed over to a standby that lagged), it logs a warning
 /// and follows the database back, since what the database holds is what administrators see
 /// and change. The reads of one source and its clones publish in the order they read; two
-/// sources made apart must not publish into one handle, or they would undo each other. Until a first snapshot is loaded, the
-/// handle denies every linked call.
+/// sources made apart must not publish into one handle, or they would undo each other.
+///
+/// Until a first snapshot is loaded, the handle denies every linked call.
 ///
 /// ```no_run
 /// use std::time::Duration;
