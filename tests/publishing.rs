@@ -1,16 +1,18 @@
 //! Snapshots replaced under traffic: requests racing a stream of publishes, and the policy
 //! file followed on disk.
 
+mod capture;
 mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use capture::Captured;
 use http::StatusCode;
 use support::Gateway;
-use tower_cross_api::PolicyHandle;
-use tower_cross_api::source::FileSource;
+use tower_cross_api::source::{FileSource, FileSourceError};
+use tower_cross_api::{ApiRef, PolicyHandle, Reason};
 
 /// Odd revisions let `acme/billing` call `acme/orders`; even revisions do not.
 fn policy(revision: u64) -> String {
@@ -152,6 +154,100 @@ async fn the_policy_file_is_followed_and_a_bad_file_keeps_the_snapshot() {
 
     watcher.abort();
     std::fs::remove_dir_all(&directory).expect("remove the temporary directory");
+}
+
+/// A directory of its own for one test's policy file, removed when the test ends.
+struct Directory(std::path::PathBuf);
+
+impl Directory {
+    fn new(test: &str) -> Self {
+        let name = format!("tower-cross-api-{}-{test}", std::process::id());
+        let path = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&path).expect("a temporary directory");
+        Self(path)
+    }
+}
+
+impl Drop for Directory {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn billing_to_orders(policies: &PolicyHandle) -> Reason {
+    let (billing, orders): (ApiRef, ApiRef) = (
+        "acme/billing".parse().expect("a reference"),
+        "acme/orders".parse().expect("a reference"),
+    );
+    policies.decide(&billing, &orders).reason()
+}
+
+#[tokio::test]
+async fn a_file_swapped_in_with_the_same_length_and_modification_time_is_read() {
+    let directory = Directory::new("same-stamp");
+    let path = directory.0.join("policy.json");
+    let listing = |api: &str| {
+        format!(
+            r#"{{ "tenants": {{ "acme": {{
+                "apis": ["orders", "billing", "reports"],
+                "cross_api_access": {{ "orders": {{ "allow": ["{api}"] }} }}
+            }} }} }}"#
+        )
+    };
+    std::fs::write(&path, listing("billing")).expect("write the policy");
+    let policies = PolicyHandle::new();
+    let source = FileSource::new(&path, policies.clone()).with_interval(Duration::from_millis(20));
+    assert_eq!(source.load().await.expect("the file is valid"), 1);
+    let watcher = tokio::spawn(source.watch());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // What `rsync -t` or `cp -p` then `mv` does: a new file, same length, same mtime.
+    let staged = directory.0.join("staged.json");
+    std::fs::write(&staged, listing("reports")).expect("write the new policy");
+    let modified = std::fs::metadata(&path)
+        .and_then(|metadata| metadata.modified())
+        .expect("a modification time");
+    std::fs::File::options()
+        .write(true)
+        .open(&staged)
+        .and_then(|file| file.set_modified(modified))
+        .expect("set the modification time");
+    std::fs::rename(&staged, &path).expect("swap the file in");
+
+    wait_for_revision(&policies, 2).await;
+    assert_eq!(billing_to_orders(&policies), Reason::NotListed);
+    watcher.abort();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_unreadable_file_is_logged_once_and_read_once_it_is_readable() {
+    let (captured, _guard) = Captured::start();
+    let directory = Directory::new("unreadable");
+    let path = directory.0.join("policy.json");
+    std::fs::create_dir(&path).expect("a directory where the file should be");
+    let policies = PolicyHandle::new();
+    policies.publish_json(&policy(1)).expect("valid");
+    let source = FileSource::new(&path, policies.clone()).with_interval(Duration::from_millis(20));
+    assert!(matches!(source.load().await, Err(FileSourceError::Read(_))));
+    let watcher = tokio::spawn(source.watch());
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refusals = || {
+        captured
+            .gate_events()
+            .iter()
+            .filter(|line| line.contains("ERROR") && line.contains("policy file refused"))
+            .count()
+    };
+    assert_eq!(refusals(), 1, "tried at every tick, logged once");
+    assert_eq!(policies.revision(), Some(1), "the snapshot in force stays");
+
+    std::fs::remove_dir(&path).expect("remove the directory");
+    std::fs::write(&path, policy(2)).expect("write the policy");
+    wait_for_revision(&policies, 2).await;
+    assert_eq!(billing_to_orders(&policies), Reason::NotListed);
+    assert_eq!(refusals(), 1);
+    watcher.abort();
 }
 
 async fn wait_for_revision(policies: &PolicyHandle, revision: u64) {

@@ -10,9 +10,13 @@ use crate::policy::{PolicyError, PolicyHandle};
 
 /// Publishes the policy document in a file, and again whenever the file changes.
 ///
-/// The file is polled (its modification time and length) at an interval, which works the same
-/// on every file system, editors' rename-on-save included. A file that cannot be read or does
-/// not validate is logged with its error and the snapshot in force stays.
+/// The file is polled at an interval, which works the same on every file system, editors'
+/// rename-on-save included. A change is told by the file's modification time and length and,
+/// on Unix, its device, inode and status-change time, which no tool sets back: a file swapped
+/// in with the same length and modification time (`rsync -t`, `cp -p`), or made readable
+/// again with `chmod`, is read again. A document that does not validate is logged with its
+/// error and the snapshot in force stays until the file changes; a file that cannot be read
+/// is tried again at every interval, its error logged once until it changes.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -69,6 +73,28 @@ impl std::error::Error for FileSourceError {
 struct Stamp {
     modified: Option<SystemTime>,
     len: u64,
+    /// Device, inode, and status-change time in seconds and nanoseconds.
+    #[cfg(unix)]
+    node: (u64, u64, i64, i64),
+}
+
+impl Stamp {
+    fn of(metadata: &std::fs::Metadata) -> Self {
+        #[cfg(unix)]
+        use std::os::unix::fs::MetadataExt;
+
+        Self {
+            modified: metadata.modified().ok(),
+            len: metadata.len(),
+            #[cfg(unix)]
+            node: (
+                metadata.dev(),
+                metadata.ino(),
+                metadata.ctime(),
+                metadata.ctime_nsec(),
+            ),
+        }
+    }
 }
 
 impl FileSource {
@@ -101,14 +127,13 @@ impl FileSource {
     /// snapshot in force stays.
     pub async fn load(&self) -> Result<u64, FileSourceError> {
         let stamp = self.stamp().await;
+        let read = tokio::fs::read_to_string(&self.path).await;
         *self
             .last_read
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = stamp;
+            .unwrap_or_else(PoisonError::into_inner) = stamp.filter(|_| read.is_ok());
 
-        let json = tokio::fs::read_to_string(&self.path)
-            .await
-            .map_err(FileSourceError::Read)?;
+        let json = read.map_err(FileSourceError::Read)?;
         self.policies
             .publish_json(&json)
             .map_err(FileSourceError::Policy)
@@ -119,6 +144,7 @@ impl FileSource {
     pub async fn watch(self) {
         let mut ticks = tokio::time::interval(self.interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut unreadable: Option<String> = None;
 
         loop {
             ticks.tick().await;
@@ -133,12 +159,20 @@ impl FileSource {
                 continue;
             }
 
-            match self.load().await {
+            let loaded = self.load().await;
+            let read_error = match &loaded {
+                Err(FileSourceError::Read(error)) => Some(error.to_string()),
+                _ => None,
+            };
+            let repeated = read_error.is_some() && read_error == unreadable;
+            unreadable = read_error;
+            match loaded {
                 Ok(revision) => tracing::info!(
                     path = %self.path.display(),
                     revision,
                     "published the policy file"
                 ),
+                Err(_) if repeated => {}
                 Err(error) => tracing::error!(
                     path = %self.path.display(),
                     revision = self.policies.revision(),
@@ -151,9 +185,6 @@ impl FileSource {
 
     async fn stamp(&self) -> Option<Stamp> {
         let metadata = tokio::fs::metadata(&self.path).await.ok()?;
-        Some(Stamp {
-            modified: metadata.modified().ok(),
-            len: metadata.len(),
-        })
+        Some(Stamp::of(&metadata))
     }
 }
