@@ -18,7 +18,8 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_cross_api::{
-    ApiRef, CrossApiLayer, PolicyHandle, Refusal, Rejection, TargetIdentity, VerifiedSource,
+    ApiRef, CrossApiLayer, Enforcement, PolicyHandle, Refusal, Rejection, TargetIdentity,
+    VerifiedSource,
 };
 
 const POLICY: &str = r#"{ "revision": 5, "tenants": { "acme": {
@@ -55,12 +56,18 @@ fn target(
     })
 }
 
-#[tokio::test]
-async fn plain_hyper_server_behind_service_builder() {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let service = ServiceBuilder::new()
-        .layer(CrossApiLayer::new(policies()))
-        .service(target(calls.clone()));
+/// Serves `service` with hyper on a free local port, HTTP/1.1 and HTTP/2.
+async fn serve_with_hyper<S>(service: S) -> std::net::SocketAddr
+where
+    S: Service<
+            Request<hyper::body::Incoming>,
+            Response = Response<Full<Bytes>>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     tokio::spawn(async move {
@@ -75,6 +82,16 @@ async fn plain_hyper_server_behind_service_builder() {
             });
         }
     });
+    addr
+}
+
+#[tokio::test]
+async fn plain_hyper_server_behind_service_builder() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let service = ServiceBuilder::new()
+        .layer(CrossApiLayer::new(policies()))
+        .service(target(calls.clone()));
+    let addr = serve_with_hyper(service).await;
 
     let send = |source: &'static str, target: &'static str| async move {
         let headers: [(&str, &[u8]); 2] = [
@@ -95,6 +112,44 @@ async fn plain_hyper_server_behind_service_builder() {
     send("acme/crm", "acme/orders").await.assert_denied();
     let malformed = send("acme/billing", "acme/Orders").await;
     malformed.assert_malformed("x-target-api");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_call_let_through_in_audit_mode_keeps_no_earlier_gates_verified_source() {
+    let policies = PolicyHandle::new();
+    policies
+        .publish_json(
+            r#"{ "tenants": { "acme": {
+                "apis": ["orders", "billing", "crm", "reports"],
+                "cross_api_access": {
+                    "orders": { "allow": ["billing"] },
+                    "crm": { "allow_all": true }
+                }
+            } } }"#,
+        )
+        .expect("valid");
+    let crm: ApiRef = "acme/crm".parse().expect("api");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let service = ServiceBuilder::new()
+        .layer(CrossApiLayer::new(policies.clone()).with_target(TargetIdentity::fixed(crm)))
+        .layer(CrossApiLayer::new(policies).with_enforcement(Enforcement::Audit))
+        .service(target(calls.clone()));
+    let addr = serve_with_hyper(service).await;
+
+    let headers: [(&str, &[u8]); 2] = [
+        ("x-source-api", b"acme/reports"),
+        ("x-target-api", b"acme/orders"),
+    ];
+    let answer = support::Connection::open(addr)
+        .await
+        .get("/", &headers)
+        .await;
+    assert_eq!(
+        (answer.status, answer.text()),
+        (StatusCode::OK, "end user"),
+        "the outer gate verified acme/reports for acme/crm, not for acme/orders"
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 

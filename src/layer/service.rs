@@ -142,14 +142,16 @@ impl Gate {
 
     /// Marks a request that passes with its verified source, as an extension and, when asked,
     /// as the one verified header; `None` (end-user traffic, a call let through in audit
-    /// mode) leaves no verified header.
+    /// mode) leaves neither, not even a [`VerifiedSource`] an earlier gate attached for
+    /// another target.
     fn mark(&self, request: &mut Parts, verified: Option<VerifiedSource>) {
         if let Some(header) = &self.verified_header {
             write_verified_header(&mut request.headers, header, verified.as_ref());
         }
-        if let Some(verified) = verified {
-            request.extensions.insert(verified);
-        }
+        match verified {
+            Some(verified) => request.extensions.insert(verified),
+            None => request.extensions.remove::<VerifiedSource>(),
+        };
     }
 
     /// Decides a linked call on `snapshot` and acts on the decision.
