@@ -31,7 +31,11 @@
 //! let acceptor = TlsAcceptor::from(Arc::new(config));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
 //! loop {
-//!     let (tcp, _) = listener.accept().await?;
+//!     let Ok((tcp, _)) = listener.accept().await else {
+//!         // Out of file descriptors, say: let some close, then accept again.
+//!         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+//!         continue;
+//!     };
 //!     let (acceptor, mapping, app) = (acceptor.clone(), mapping.clone(), app.clone());
 //!     tokio::spawn(async move {
 //!         if let Ok(tls) = acceptor.accept(tcp).await {

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::StatusCode;
+use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use support::tls_client::{Answer, BOTH, ClientIdentity, Protocol, send};
+use support::tls_client::{Answer, BOTH, ClientIdentity, Protocol, identity_from_files, send};
 // The example's `tls` module reads `crate::app` and `crate::pki`.
 use support::{app, pki};
 use tokio::net::TcpListener;
@@ -56,13 +56,7 @@ fn root(dir: &Path) -> CertificateDer<'static> {
 }
 
 fn client_identity(dir: &Path, tenant: &str, api: &str) -> ClientIdentity {
-    let (certificate, key) = tls::client_files(dir, tenant, api);
-    let chain = CertificateDer::pem_file_iter(certificate)
-        .expect("client certificate file")
-        .collect::<Result<Vec<_>, _>>()
-        .expect("client certificate");
-    let key = PrivateKeyDer::from_pem_file(key).expect("client key");
-    (chain, key)
+    identity_from_files(tls::client_files(dir, tenant, api))
 }
 
 async fn start(dir: &Path) -> SocketAddr {

@@ -158,8 +158,7 @@ async fn serve_tls(args: &Args, state: app::AppState) -> Result<(), Box<dyn std:
         trust_domain = mapping.trust_domain(),
         "gateway listening over TLS"
     );
-    tls::serve(listener, config, mapping, router).await?;
-    Ok(())
+    match tls::serve(listener, config, mapping, router).await {}
 }
 
 /// Migrates and seeds the database, follows it into `policies`, and administers it.

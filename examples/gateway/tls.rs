@@ -33,6 +33,9 @@ pub(crate) const CLIENTS: &str = "clients";
 /// How long a client may take to complete its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long to wait before accepting again after `accept` failed.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
 /// Whether `dir` is missing or holds nothing.
 pub(crate) fn is_absent_or_empty(dir: &Path) -> std::io::Result<bool> {
     match fs::read_dir(dir) {
@@ -137,7 +140,8 @@ pub(crate) fn load(dir: &Path) -> Result<ServerConfig, Box<dyn Error>> {
 }
 
 /// Accepts connections for ever: each handshake, then one [`PeerIdentity`] for all the
-/// connection's requests, over HTTP/1.1 or HTTP/2.
+/// connection's requests, over HTTP/1.1 or HTTP/2. A failed `accept` (no file descriptor
+/// left) is logged and tried again, never the end of the server.
 ///
 /// [`PeerIdentity`]: tower_cross_api::tls::PeerIdentity
 pub(crate) async fn serve(
@@ -145,12 +149,20 @@ pub(crate) async fn serve(
     config: ServerConfig,
     mapping: SpiffeMapping,
     router: Router,
-) -> std::io::Result<()> {
+) -> std::convert::Infallible {
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let mapping = Arc::new(mapping);
 
     loop {
-        let (tcp, peer) = listener.accept().await?;
+        let (tcp, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors, say: wait for some to close and go on accepting.
+                tracing::warn!(%error, "accepting a connection failed; trying again");
+                tokio::time::sleep(ACCEPT_RETRY).await;
+                continue;
+            }
+        };
         let (acceptor, mapping, router) = (acceptor.clone(), mapping.clone(), router.clone());
         tokio::spawn(async move {
             let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {

@@ -27,6 +27,20 @@ pub(crate) const BOTH: [Protocol; 2] = [Protocol::Http1, Protocol::Http2];
 /// A client certificate chain and its key.
 pub(crate) type ClientIdentity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
+/// The client identity in the PEM files `(certificate, key)`.
+pub(crate) fn identity_from_files(
+    (certificate, key): (std::path::PathBuf, std::path::PathBuf),
+) -> ClientIdentity {
+    use rustls::pki_types::pem::PemObject;
+
+    let chain = CertificateDer::pem_file_iter(certificate)
+        .expect("client certificate file")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("client certificate");
+    let key = PrivateKeyDer::from_pem_file(key).expect("client key");
+    (chain, key)
+}
+
 /// What a request came back with; the body parsed as JSON, or `null`.
 #[derive(Debug)]
 pub(crate) struct Answer {
