@@ -75,8 +75,13 @@ pub struct AccessDocument {
     /// Every API of the tenant may call the target.
     #[serde(default, skip_serializing_if = "is_false")]
     pub allow_all: bool,
-    /// The sibling APIs that may call the target.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The sibling APIs that may call the target. Left out, there is no list; `null` is
+    /// refused.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub allow: Option<Vec<String>>,
     /// Whether the policy's denials refuse calls; `false` only reports them.
     #[serde(default = "enforcing", skip_serializing_if = "is_true")]
@@ -282,10 +287,21 @@ mod tests {
     }
 
     #[test]
-    fn a_null_revision_is_not_a_missing_one() {
+    fn a_null_revision_or_list_is_not_a_missing_one() {
         let (path, message) = document_error(r#"{"revision": null, "tenants": {}}"#);
         assert_eq!(path, "revision");
         assert!(message.contains("invalid type: null"), "{message}");
+
+        for access in [
+            r#"{"allow_all": true, "allow": null}"#,
+            r#"{"allow": null}"#,
+        ] {
+            let tenant =
+                format!(r#"{{"apis": ["a", "b"], "cross_api_access": {{"a": {access}}}}}"#);
+            let (path, message) = document_error(&format!(r#"{{"tenants": {{"t1": {tenant}}}}}"#));
+            assert_eq!(path, "tenants.t1.cross_api_access.a.allow", "{access}");
+            assert!(message.contains("invalid type: null"), "{message}");
+        }
     }
 
     #[test]
