@@ -53,6 +53,14 @@ async fn seeded(url: &str) -> PostgresStore {
     store
 }
 
+/// A seeded schema of its own for `test`, or `None` (said) without a database.
+async fn seeded_schema(test: &str) -> Option<(TestSchema, PostgresStore)> {
+    let url = database_url(test)?;
+    let schema = TestSchema::create(&url).await;
+    let store = seeded(&schema.url()).await;
+    Some((schema, store))
+}
+
 /// A replica's policies following `url`, with the default 60-second re-read, so that only a
 /// notification makes it see a change within a test's few seconds.
 fn follower(url: &str) -> (PolicyHandle, tokio::task::JoinHandle<()>) {
@@ -79,11 +87,10 @@ fn billing_to_orders(policies: &PolicyHandle) -> Reason {
 
 #[tokio::test]
 async fn a_database_that_went_back_is_followed_back_and_its_next_change_is_enforced() {
-    let Some(url) = database_url("a_database_that_went_back_is_followed_back") else {
+    let Some((schema, store)) = seeded_schema("a_database_that_went_back_is_followed_back").await
+    else {
         return;
     };
-    let schema = TestSchema::create(&url).await;
-    let store = seeded(&schema.url()).await;
     for change in [Change::Grant(id("orders")), Change::Reset] {
         write(&store, "acme/crm", change).await.expect("write");
     }
@@ -123,12 +130,12 @@ async fn a_database_that_went_back_is_followed_back_and_its_next_change_is_enfor
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_database_that_stops_answering_is_logged_as_an_outage_until_it_answers() {
-    let Some(url) = database_url("a_database_that_stops_answering_is_logged_as_an_outage") else {
+    let (captured, _guard) = Captured::start();
+    let Some((schema, _)) =
+        seeded_schema("a_database_that_stops_answering_is_logged_as_an_outage").await
+    else {
         return;
     };
-    let (captured, _guard) = Captured::start();
-    let schema = TestSchema::create(&url).await;
-    seeded(&schema.url()).await;
     let (policies, follow) = follower(&schema.url());
     assert!(at_revision(&policies, 2).await);
 
@@ -199,11 +206,11 @@ async fn a_long_schema_name_behind_another_schema_on_the_search_path_still_notif
 
 #[tokio::test]
 async fn the_database_refuses_a_revision_no_replica_could_load() {
-    let Some(url) = database_url("the_database_refuses_a_revision_no_replica_could_load") else {
+    let Some((schema, store)) =
+        seeded_schema("the_database_refuses_a_revision_no_replica_could_load").await
+    else {
         return;
     };
-    let schema = TestSchema::create(&url).await;
-    let store = seeded(&schema.url()).await;
     connect(&schema.url())
         .await
         .batch_execute(&format!(
@@ -239,11 +246,10 @@ async fn the_database_refuses_a_revision_no_replica_could_load() {
 
 #[tokio::test]
 async fn a_restore_without_triggers_is_followed_once_a_statement_fires_the_trigger() {
-    let Some(url) = database_url("a_restore_without_triggers_is_followed") else {
+    let Some((schema, store)) = seeded_schema("a_restore_without_triggers_is_followed").await
+    else {
         return;
     };
-    let schema = TestSchema::create(&url).await;
-    let store = seeded(&schema.url()).await;
     write(&store, "acme/orders", Change::Grant(id("crm")))
         .await
         .expect("write");
@@ -285,11 +291,11 @@ async fn a_restore_without_triggers_is_followed_once_a_statement_fires_the_trigg
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_load_beside_follow_never_takes_the_replica_back() {
-    let Some(url) = database_url("a_load_beside_follow_never_takes_the_replica_back") else {
+    let Some((schema, store)) =
+        seeded_schema("a_load_beside_follow_never_takes_the_replica_back").await
+    else {
         return;
     };
-    let schema = TestSchema::create(&url).await;
-    let store = seeded(&schema.url()).await;
     let policies = PolicyHandle::new();
     let source = PostgresSource::new(&schema.url(), policies.clone()).expect("a source");
     let follow = tokio::spawn(source.clone().follow());
@@ -332,11 +338,10 @@ async fn a_load_beside_follow_never_takes_the_replica_back() {
 
 #[tokio::test]
 async fn a_read_given_up_is_given_up_by_the_server_too() {
-    let Some(url) = database_url("a_read_given_up_is_given_up_by_the_server_too") else {
+    let Some((schema, _)) = seeded_schema("a_read_given_up_is_given_up_by_the_server_too").await
+    else {
         return;
     };
-    let schema = TestSchema::create(&url).await;
-    seeded(&schema.url()).await;
     let policies = PolicyHandle::new();
     let source = PostgresSource::new(&schema.url(), policies.clone())
         .expect("a source")
