@@ -25,7 +25,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use tower_cross_api::admin::{Actor, AdminError, PolicyState};
-use tower_cross_api::{AccessDocument, ApiId, ApiRef, PolicyDocument, TenantDocument, TenantId};
+use tower_cross_api::{
+    AccessDocument, ApiId, ApiRef, Enforcement, PolicyDocument, TenantDocument, TenantId,
+};
 
 use crate::app::admin::AdminBackend;
 use crate::app::{AppState, DEMO_POLICY, DEMO_USERS, DemoUser, Role};
@@ -342,6 +344,12 @@ impl View<'_> {
                 html,
                 "<p class=\"notice\" id=\"read-only\"><strong>Read-only.</strong> {}</p>",
                 escape(reason)
+            );
+        }
+        if self.policy.enforcement() == Enforcement::Audit {
+            html.push_str(
+                "<p class=\"notice\" id=\"audit-mode\"><strong>Audit mode.</strong> Calls this \
+                 setting does not allow are let through and reported, not refused.</p>\n",
             );
         }
         if self.others.is_empty() {

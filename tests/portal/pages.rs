@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use hyper::{Method, StatusCode};
-use tower_cross_api::PolicyHandle;
+use tower_cross_api::{PolicyDocument, PolicyHandle};
 
 use crate::http::{Reply, send};
 use crate::{app, portal};
@@ -240,6 +240,35 @@ async fn a_single_api_tenant_says_the_setting_has_no_effect_yet() {
          no effect until another API exists in solo.</p>"
     ));
     assert!(!reply.text.contains("id=\"search\""), "no list to search");
+}
+
+#[tokio::test]
+async fn a_target_in_audit_mode_says_so() {
+    let mut document =
+        PolicyDocument::from_json(&portal::demo_policy()).expect("the demo data is valid");
+    let access = &mut document
+        .tenants
+        .get_mut("acme")
+        .expect("acme")
+        .cross_api_access;
+    access.get_mut("orders").expect("orders").enforce = false;
+    let policies = PolicyHandle::new();
+    policies.publish_document(&document).expect("valid");
+    let addr = crate::serve(crate::router(app::AppState::new(policies))).await;
+    let notice = "<p class=\"notice\" id=\"audit-mode\"><strong>Audit mode.</strong> Calls \
+                  this setting does not allow are let through and reported, not refused.</p>";
+
+    let orders = page(addr, ORDERS, Some("ada")).await;
+    assert_eq!(orders.status, StatusCode::OK);
+    assert!(orders.text.contains(notice), "{}", orders.text);
+    let crm = page(
+        addr,
+        "/portal/acme/apis/crm/settings/cross-api-access",
+        Some("ada"),
+    )
+    .await;
+    assert_eq!(crm.status, StatusCode::OK);
+    assert!(!crm.text.contains("audit-mode"), "{}", crm.text);
 }
 
 #[tokio::test]
