@@ -45,7 +45,7 @@ fn ada() -> Actor {
 
 async fn seeded(schema: &TestSchema) -> PostgresStore {
     let store = PostgresStore::new(&schema.url()).expect("a store");
-    assert_eq!(store.migrate().await.expect("migrate"), 3);
+    assert_eq!(store.migrate().await.expect("migrate"), 4);
     assert_eq!(store.migrate().await.expect("migrate again"), 0);
     let document = PolicyDocument::from_json(SEED).expect("the seed");
     assert!(store.seed(&document).await.expect("seed"));
@@ -443,6 +443,7 @@ async fn the_schema_refuses_direct_sql_that_breaks_a_rule() {
     let store = seeded(&schema).await;
     let revision = store.revision().await.expect("revision");
     let sql = connect(&schema.url()).await;
+    let read_orders = store.read(&ada(), &api("acme/orders")).await.expect("read");
 
     let refused = [
         (
@@ -501,6 +502,34 @@ async fn the_schema_refuses_direct_sql_that_breaks_a_rule() {
             id("reports")
         ]))
     );
+
+    let orders = store.read(&ada(), &api("acme/orders")).await.expect("read");
+    assert_eq!(
+        orders.revision(),
+        revision + 1,
+        "the direct write moved the target's own revision"
+    );
+    let stale = Write::new(ada(), api("acme/orders"), Change::Revoke(id("crm")))
+        .with_expected(read_orders.revision());
+    assert_eq!(
+        refusal(store.write(&stale).await),
+        AdminError::Stale {
+            expected: read_orders.revision(),
+            current: revision + 1
+        },
+        "an If-Match read before the direct write no longer matches"
+    );
+
+    for (enforce, moved) in [(false, revision + 2), (true, revision + 3)] {
+        sql.batch_execute(&format!(
+            "UPDATE cross_api_policies SET enforce = {enforce} \
+             WHERE tenant = 'acme' AND target = 'orders'"
+        ))
+        .await
+        .expect("the audit switch");
+        let orders = store.read(&ada(), &api("acme/orders")).await.expect("read");
+        assert_eq!(orders.revision(), moved, "enforce = {enforce}");
+    }
 }
 
 #[tokio::test]

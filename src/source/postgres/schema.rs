@@ -19,6 +19,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "channels for long schema names, revisions within JSON's exact integers",
         include_str!("migrations/0003_channel_and_revision_range.sql"),
     ),
+    (
+        4,
+        "target revisions follow every change, direct SQL included",
+        include_str!("migrations/0004_target_revisions.sql"),
+    ),
 ];
 
 /// Applies the migrations not yet applied, in one transaction, while holding a lock that
