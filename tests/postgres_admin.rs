@@ -520,15 +520,15 @@ async fn the_schema_refuses_direct_sql_that_breaks_a_rule() {
         "an If-Match read before the direct write no longer matches"
     );
 
-    for (enforce, moved) in [(false, revision + 2), (true, revision + 3)] {
-        sql.batch_execute(&format!(
-            "UPDATE cross_api_policies SET enforce = {enforce} \
-             WHERE tenant = 'acme' AND target = 'orders'"
-        ))
-        .await
-        .expect("the audit switch");
+    let statements = [
+        "UPDATE cross_api_policies SET enforce = false WHERE tenant = 'acme' AND target = 'orders'",
+        "UPDATE cross_api_policies SET enforce = true WHERE tenant = 'acme' AND target = 'orders'",
+        "TRUNCATE cross_api_grants",
+    ];
+    for (moved, statement) in (revision + 2..).zip(statements) {
+        sql.batch_execute(statement).await.expect(statement);
         let orders = store.read(&ada(), &api("acme/orders")).await.expect("read");
-        assert_eq!(orders.revision(), moved, "enforce = {enforce}");
+        assert_eq!(orders.revision(), moved, "{statement}");
     }
 }
 

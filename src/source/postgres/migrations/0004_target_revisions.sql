@@ -57,3 +57,15 @@ $$;
 
 CREATE TRIGGER cross_api_grant_revision AFTER INSERT OR UPDATE OR DELETE ON cross_api_grants
     FOR EACH ROW EXECUTE FUNCTION cross_api_grant_revision();
+
+-- TRUNCATE fires no row trigger: every policy may have lost grants, so every one moves.
+CREATE FUNCTION cross_api_grants_truncated() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    UPDATE cross_api_policies SET revision = revision;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER cross_api_grants_truncated AFTER TRUNCATE ON cross_api_grants
+    FOR EACH STATEMENT EXECUTE FUNCTION cross_api_grants_truncated();
