@@ -250,6 +250,49 @@ async fn an_unreadable_file_is_logged_once_and_read_once_it_is_readable() {
     watcher.abort();
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn a_file_whose_metadata_alone_changed_is_not_published_again() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let (captured, _guard) = Captured::start();
+    let directory = Directory::new("metadata");
+    let path = directory.0.join("policy.json");
+    std::fs::write(&path, policy(1)).expect("write the policy");
+    let policies = PolicyHandle::new();
+    let source = FileSource::new(&path, policies.clone()).with_interval(Duration::from_millis(20));
+    assert_eq!(source.load().await.expect("the file is valid"), 1);
+    let watcher = tokio::spawn(source.watch());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = policies.snapshot().expect("a snapshot");
+
+    for mode in [0o600, 0o644] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    std::fs::hard_link(&path, directory.0.join("link.json")).expect("a hard link");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+
+    let after = policies.snapshot().expect("a snapshot");
+    assert!(
+        Arc::ptr_eq(&before, &after),
+        "the same snapshot stays in force"
+    );
+    let events = captured.gate_events();
+    assert!(
+        !events
+            .iter()
+            .any(|line| line.contains("policy file refused")),
+        "a numbered document touched is not refused as stale: {events:#?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|line| line.contains("its document is the one in force")),
+        "the touch was seen: {events:#?}"
+    );
+    watcher.abort();
+}
+
 async fn wait_for_revision(policies: &PolicyHandle, revision: u64) {
     for _ in 0..250 {
         if policies.revision() == Some(revision) {

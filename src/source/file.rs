@@ -1,12 +1,13 @@
 //! A policy document in a file, re-read when it changes on disk.
 
 use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use crate::policy::{PolicyError, PolicyHandle};
+use crate::policy::{PolicyDocument, PolicyError, PolicyHandle};
 
 /// Publishes the policy document in a file, and again whenever the file changes.
 ///
@@ -37,7 +38,16 @@ pub struct FileSource {
     path: PathBuf,
     policies: PolicyHandle,
     interval: Duration,
-    last_read: Arc<Mutex<Option<Stamp>>>,
+    seen: Arc<Mutex<Seen>>,
+}
+
+/// What the source last saw of the file.
+#[derive(Debug, Default)]
+struct Seen {
+    /// The stamp of the last file read, or `None` when the last read failed.
+    stamp: Option<Stamp>,
+    /// A digest of the contents last published, and the revision they were published at.
+    published: Option<(u64, u64)>,
 }
 
 /// Why a policy file was not published.
@@ -104,7 +114,7 @@ impl FileSource {
             path: path.into(),
             policies,
             interval: Duration::from_secs(1),
-            last_read: Arc::default(),
+            seen: Arc::default(),
         }
     }
 
@@ -119,7 +129,9 @@ impl FileSource {
         &self.path
     }
 
-    /// Reads, validates and publishes the file once; returns the published revision.
+    /// Reads, validates and publishes the file once; returns the published revision. Contents
+    /// this source published last, still in force, are not published again (a `chmod` or a
+    /// new hard link changes the file's stamp, not its document): their revision is returned.
     ///
     /// # Errors
     ///
@@ -127,16 +139,29 @@ impl FileSource {
     /// snapshot in force stays.
     pub async fn load(&self) -> Result<u64, FileSourceError> {
         let stamp = self.stamp().await;
-        let read = tokio::fs::read_to_string(&self.path).await;
-        *self
-            .last_read
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = stamp.filter(|_| read.is_ok());
+        let read = tokio::fs::read(&self.path).await;
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.stamp = stamp.filter(|_| read.is_ok());
 
-        let json = read.map_err(FileSourceError::Read)?;
-        self.policies
-            .publish_json(&json)
-            .map_err(FileSourceError::Policy)
+        let contents = read.map_err(FileSourceError::Read)?;
+        let digest = {
+            let mut hasher = DefaultHasher::new();
+            contents.hash(&mut hasher);
+            hasher.finish()
+        };
+        if let Some((_, revision)) = seen.published.filter(|&(last, revision)| {
+            last == digest && self.policies.revision() == Some(revision)
+        }) {
+            return Ok(revision);
+        }
+
+        let document = PolicyDocument::from_slice(&contents).map_err(FileSourceError::Policy)?;
+        let revision = self
+            .policies
+            .publish_document(&document)
+            .map_err(FileSourceError::Policy)?;
+        seen.published = Some((digest, revision));
+        Ok(revision)
     }
 
     /// Follows the file for as long as the future runs, publishing each change since the last
@@ -151,14 +176,16 @@ impl FileSource {
             #[cfg(feature = "metrics")]
             crate::metrics::record_snapshot(&self.policies);
 
-            let last = *self
-                .last_read
+            let last = self
+                .seen
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+                .unwrap_or_else(PoisonError::into_inner)
+                .stamp;
             if self.stamp().await == last {
                 continue;
             }
 
+            let before = self.policies.revision();
             let loaded = self.load().await;
             let read_error = match &loaded {
                 Err(FileSourceError::Read(error)) => Some(error.to_string()),
@@ -167,6 +194,11 @@ impl FileSource {
             let repeated = read_error.is_some() && read_error == unreadable;
             unreadable = read_error;
             match loaded {
+                Ok(revision) if before == Some(revision) => tracing::debug!(
+                    path = %self.path.display(),
+                    revision,
+                    "policy file touched; its document is the one in force"
+                ),
                 Ok(revision) => tracing::info!(
                     path = %self.path.display(),
                     revision,
