@@ -606,3 +606,39 @@ async fn audit_mode_is_kept_through_the_seed_every_write_and_a_reset() {
     assert!(!access["orders"].enforce && !access["crm"].enforce);
     assert!(access["reports"].enforce && access["billing"].enforce);
 }
+
+#[tokio::test]
+async fn a_write_held_up_by_a_lock_is_refused_after_the_statement_timeout() {
+    let Some(url) = database_url("a_write_held_up_by_a_lock_is_refused") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await;
+    seeded(&schema).await;
+    let store = PostgresStore::new(&schema.url())
+        .expect("a store")
+        .with_statement_timeout(std::time::Duration::from_millis(200));
+    let revision = store.revision().await.expect("revision");
+    let locker = connect(&schema.url()).await;
+    locker
+        .batch_execute("BEGIN; LOCK TABLE cross_api_grants IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("the lock");
+
+    let write = Write::new(ada(), api("acme/orders"), Change::Grant(id("reports")));
+    let refused = tokio::time::timeout(std::time::Duration::from_secs(5), store.write(&write))
+        .await
+        .expect("refused within the statement timeout, not left waiting")
+        .expect_err("held up by the lock");
+    let PostgresError::Database(error) = &refused else {
+        panic!("expected a database error, got {refused:?}");
+    };
+    assert_eq!(
+        error.code(),
+        Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
+    );
+
+    locker.batch_execute("ROLLBACK").await.expect("the unlock");
+    assert_eq!(store.revision().await.expect("revision"), revision);
+    let written = store.write(&write).await.expect("the same write, unlocked");
+    assert_eq!(written.state.revision(), revision + 1);
+}

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, mpsc};
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
 
-use super::store::load_snapshot;
+use super::store::{limit_statements, load_snapshot};
 use super::{PostgresError, config, quoted};
 use crate::policy::{PolicyError, PolicyHandle};
 
@@ -236,11 +236,7 @@ impl PostgresSource {
     /// Has the server cancel any statement of `client` that runs past the read timeout, so
     /// that a read the source gave up does not wait on, holding a connection.
     async fn bound(&self, client: &Client) -> Result<(), PostgresError> {
-        let millis = self.read_timeout.as_millis();
-        client
-            .batch_execute(&format!("SET statement_timeout = {millis}"))
-            .await?;
-        Ok(())
+        limit_statements(client, self.read_timeout).await
     }
 
     /// `work`, or [`PostgresError::Timeout`] when the database takes longer than the read

@@ -1,6 +1,7 @@
 //! Administrative acts carried out in PostgreSQL, one transaction each.
 
 use std::fmt;
+use std::time::Duration;
 
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 use tokio_postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
@@ -29,7 +30,10 @@ use crate::policy::{PolicyDocument, Snapshot};
 /// `UPDATE cross_api_policies SET enforce = false WHERE tenant = 'acme' AND target = 'orders'`
 /// (with an `INSERT ... mode 'nothing'` row for a target that never had a policy).
 ///
-/// The store keeps one connection, made on first use and again after it drops.
+/// The store keeps one connection, made on first use and again after it drops. Every
+/// statement on it has 10 seconds ([`with_statement_timeout`](Self::with_statement_timeout)):
+/// a write that waits longer on a lock someone holds is refused, with nothing changed, rather
+/// than keeping its caller waiting.
 ///
 /// ```no_run
 /// use tower_cross_api::{ApiRef, PolicyDocument, TenantId};
@@ -58,6 +62,7 @@ use crate::policy::{PolicyDocument, Snapshot};
 pub struct PostgresStore {
     config: Config,
     client: Mutex<Option<Client>>,
+    statement_timeout: Duration,
 }
 
 /// An accepted write: the target's new state and the audit record.
@@ -80,7 +85,15 @@ impl PostgresStore {
         Ok(Self {
             config: config(url)?,
             client: Mutex::new(None),
+            statement_timeout: Duration::from_secs(10),
         })
+    }
+
+    /// How long each statement may run, lock waits included, before the database cancels
+    /// it (`statement_timeout`); taken by the connections made from then on.
+    pub fn with_statement_timeout(mut self, timeout: Duration) -> Self {
+        self.statement_timeout = timeout.max(Duration::from_millis(1));
+        self
     }
 
     /// Applies the migrations the schema lacks; returns how many. Safe to call from every
@@ -277,7 +290,11 @@ impl PostgresStore {
 
         let client = match guard.take() {
             Some(client) if !client.is_closed() => client,
-            _ => connect(&self.config).await?,
+            _ => {
+                let client = connect(&self.config).await?;
+                limit_statements(&client, self.statement_timeout).await?;
+                client
+            }
         };
         Ok(MutexGuard::map(guard, |slot| slot.insert(client)))
     }
@@ -288,6 +305,7 @@ impl fmt::Debug for PostgresStore {
         f.debug_struct("PostgresStore")
             .field("hosts", &self.config.get_hosts().len())
             .field("dbname", &self.config.get_dbname())
+            .field("statement_timeout", &self.statement_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -302,6 +320,18 @@ pub(super) async fn connect(config: &Config) -> Result<Client, PostgresError> {
         }
     });
     Ok(client)
+}
+
+/// Has the server cancel any statement of `client` that runs longer than `timeout`.
+pub(super) async fn limit_statements(
+    client: &Client,
+    timeout: Duration,
+) -> Result<(), PostgresError> {
+    let millis = timeout.as_millis();
+    client
+        .batch_execute(&format!("SET statement_timeout = {millis}"))
+        .await?;
+    Ok(())
 }
 
 /// A read-only, repeatable-read transaction: every statement in it sees the same state.
