@@ -45,7 +45,7 @@ fn ada() -> Actor {
 
 async fn seeded(schema: &TestSchema) -> PostgresStore {
     let store = PostgresStore::new(&schema.url()).expect("a store");
-    assert_eq!(store.migrate().await.expect("migrate"), 4);
+    assert_eq!(store.migrate().await.expect("migrate"), 5);
     assert_eq!(store.migrate().await.expect("migrate again"), 0);
     let document = PolicyDocument::from_json(SEED).expect("the seed");
     assert!(store.seed(&document).await.expect("seed"));

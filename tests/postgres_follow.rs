@@ -104,7 +104,7 @@ async fn a_database_that_went_back_is_followed_back_and_its_next_change_is_enfor
         .batch_execute(
             "BEGIN;
              DELETE FROM cross_api_grants WHERE target = 'orders' AND source = 'billing';
-             UPDATE cross_api_revision SET value = 2, xact = NULL;
+             UPDATE cross_api_revision SET value = 2;
              COMMIT;",
         )
         .await
@@ -263,7 +263,7 @@ async fn a_restore_without_triggers_is_followed_once_a_statement_fires_the_trigg
         "BEGIN;
          SET LOCAL session_replication_role = replica;
          DELETE FROM cross_api_grants WHERE target = 'orders' AND source = 'billing';
-         UPDATE cross_api_revision SET value = 2, xact = NULL;
+         UPDATE cross_api_revision SET value = 2;
          COMMIT;",
     )
     .await
@@ -372,5 +372,101 @@ async fn a_read_given_up_is_given_up_by_the_server_too() {
         waiting <= 2,
         "{waiting} backends still wait on the lock for reads the replica gave up"
     );
+    follow.abort();
+}
+
+#[tokio::test]
+async fn a_schema_made_later_ahead_on_the_search_path_takes_no_notification() {
+    let Some(url) = database_url("a_schema_made_later_ahead_on_the_search_path") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await;
+    let later = TestSchema::create(&url).await;
+    let admin = connect(&url).await;
+    admin
+        .batch_execute(&format!("DROP SCHEMA {}", later.name))
+        .await
+        .expect("the later schema, not made yet");
+    let store = seeded(&with_schema(
+        &url,
+        &format!("{},{}", later.name, schema.name),
+    ))
+    .await;
+    let (policies, follow) = follower(&schema.url());
+    assert!(at_revision(&policies, 2).await);
+
+    // What `"$user", public` does once a schema named after the user is made.
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {}", later.name))
+        .await
+        .expect("the later schema");
+    write(&store, "acme/orders", Change::Revoke(id("billing")))
+        .await
+        .expect("the revocation");
+    assert!(
+        at_revision(&policies, 3).await,
+        "the notification reached the replica, at {:?}",
+        policies.revision()
+    );
+    assert_eq!(billing_to_orders(&policies), Reason::NotListed);
+    follow.abort();
+}
+
+#[tokio::test]
+async fn a_transaction_whose_id_a_restore_carried_still_moves_the_revision() {
+    let Some((schema, _store)) =
+        seeded_schema("a_transaction_whose_id_a_restore_carried_still_moves_the_revision").await
+    else {
+        return;
+    };
+    let (policies, follow) = follower(&schema.url());
+    assert!(at_revision(&policies, 2).await);
+
+    let mut sql = connect(&schema.url()).await;
+    let transaction = sql.transaction().await.expect("a transaction");
+    let xact: i64 = transaction
+        .query_one("SELECT txid_current()", &[])
+        .await
+        .expect("the transaction's id")
+        .get(0);
+    // A restore into another cluster carries whatever the revision row held; here, the id
+    // this cluster gave the open transaction, wherever the schema keeps one.
+    connect(&schema.url())
+        .await
+        .batch_execute(&format!(
+            "DO $$ BEGIN
+                 IF EXISTS (SELECT FROM information_schema.columns
+                            WHERE table_schema = current_schema()
+                              AND table_name = 'cross_api_revision'
+                              AND column_name = 'xact') THEN
+                     EXECUTE 'UPDATE cross_api_revision SET xact = {xact}';
+                 END IF;
+             END $$"
+        ))
+        .await
+        .expect("the restored row");
+    transaction
+        .batch_execute(
+            "DELETE FROM cross_api_grants WHERE target = 'orders' AND source = 'billing'",
+        )
+        .await
+        .expect("the revocation");
+    transaction.commit().await.expect("commit");
+
+    assert!(
+        at_revision(&policies, 3).await,
+        "the revocation notified the replica, at {:?}",
+        policies.revision()
+    );
+    assert_eq!(billing_to_orders(&policies), Reason::NotListed);
+    let target_revision: i64 = sql
+        .query_one(
+            "SELECT revision FROM cross_api_policies WHERE target = 'orders'",
+            &[],
+        )
+        .await
+        .expect("the target's revision")
+        .get(0);
+    assert_eq!(target_revision, 3, "the target's ETag moved with it");
     follow.abort();
 }

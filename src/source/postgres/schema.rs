@@ -24,6 +24,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "target revisions follow every change, direct SQL included",
         include_str!("migrations/0004_target_revisions.sql"),
     ),
+    (
+        5,
+        "one revision per transaction whatever ids a restore carries, channels by table",
+        include_str!("migrations/0005_transaction_mark.sql"),
+    ),
 ];
 
 /// Applies the migrations not yet applied, in one transaction, while holding a lock that
