@@ -350,6 +350,7 @@ async fn the_admin_api_answers_every_case() {
         r#"{"allow": ["billing"]}"#,
         r#"{"allow_all": "yes"}"#,
         r#"{"allow_all": false, "allow": "billing"}"#,
+        r#"{"allow_all": false, "allow": null}"#,
         r#"{"allow_all": false, "deny": []}"#,
         r#"{"allow_all": false, "allow_all": true}"#,
     ] {
@@ -396,8 +397,25 @@ async fn the_admin_api_answers_every_case() {
     let stale = put(addr, "ada", Some(&tag), r#"{"allow_all": true}"#).await;
     assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
     assert_eq!(stale.body["revision"], written.body["revision"]);
-    let garbled = put(addr, "ada", Some("W/\"x\""), r#"{"allow_all": true}"#).await;
-    assert_eq!(garbled.status, StatusCode::PRECONDITION_FAILED);
+    let current = written.body["revision"].to_string();
+    for garbled in ["W/\"x\"", &format!("\"+{current}\""), &current, "\"\""] {
+        let refused = put(addr, "ada", Some(garbled), r#"{"allow_all": true}"#).await;
+        assert_eq!(refused.status, StatusCode::PRECONDITION_FAILED, "{garbled}");
+    }
+    let token = bearer("ada");
+    let twice = [
+        ("authorization", token.as_str()),
+        ("if-match", tag.as_str()),
+        ("if-match", tag.as_str()),
+    ];
+    let body = Some(r#"{"allow_all": true}"#);
+    let stale_twice = send(addr, Method::PUT, ACCESS, &twice, body).await;
+    assert_eq!(stale_twice.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(
+        get(addr, "ada", ACCESS).await.body["allow"],
+        json!(["billing"]),
+        "no refused write changed the policy"
+    );
 
     let reset = put(addr, "sam", Some("*"), r#"{"allow_all": false}"#).await;
     assert_eq!(reset.status, StatusCode::OK);

@@ -53,8 +53,17 @@ pub(crate) fn routes() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 struct AccessBody {
     allow_all: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "listed")]
     allow: Option<Vec<String>>,
+}
+
+/// `allow`, when written, as a list: `null` is refused, not read as no list.
+#[cfg(feature = "postgres")]
+fn listed<'de, D>(deserializer: D) -> Result<Option<Vec<String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    serde::Deserialize::deserialize(deserializer).map(Some)
 }
 
 async fn read_access(
@@ -119,13 +128,14 @@ async fn write_to(
             tenant: *target.tenant(),
         });
     }
-    let Ok(expected) = if_match(headers) else {
+    let precondition = if_match(headers);
+    if precondition == Precondition::Unmatchable {
         return problem(
             StatusCode::PRECONDITION_FAILED,
-            String::from("If-Match must be the ETag of the policy, such as \"12\"."),
+            String::from("If-Match must be one ETag of the policy, such as \"12\", or *."),
             json!({}),
         );
-    };
+    }
     let body: AccessBody = match serde_json::from_slice(body) {
         Ok(body) => body,
         Err(error) => return problem(StatusCode::BAD_REQUEST, error.to_string(), json!({})),
@@ -136,7 +146,7 @@ async fn write_to(
         Err(error) => return refusal(error),
     };
     let mut write = Write::new(actor, target, change);
-    if let Some(expected) = expected {
+    if let Precondition::Revision(expected) = precondition {
         write = write.with_expected(expected);
     }
     match store.write(&write).await {
@@ -204,24 +214,39 @@ fn target(tenant: &str, api: &str) -> Option<ApiRef> {
     ))
 }
 
-/// The revision named by `If-Match`: `None` without the header or for `*`; `Err` for a
-/// value that is not one strong entity tag, which can match no revision.
+/// What a write's `If-Match` asks for.
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-fn if_match(headers: &HeaderMap) -> Result<Option<u64>, std::num::ParseIntError> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Precondition {
+    /// No `If-Match`, or `*`: whatever revision is in force.
+    Any,
+    /// One strong entity tag, `"<revision>"`: that revision only.
+    Revision(u64),
+    /// Anything else, a second `If-Match` line included: no revision can match it.
+    Unmatchable,
+}
+
+/// Reads `If-Match` strictly: exactly one header line holding `*` or one strong entity tag
+/// of decimal digits. Several lines form a list, which a write against one revision cannot
+/// honour, so they match nothing rather than being read as no precondition.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+fn if_match(headers: &HeaderMap) -> Precondition {
     let mut values = headers.get_all(IF_MATCH).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return Ok(None);
+    let value = match (values.next(), values.next()) {
+        (None, _) => return Precondition::Any,
+        (Some(value), None) => value.to_str().unwrap_or_default().trim(),
+        (Some(_), Some(_)) => return Precondition::Unmatchable,
     };
 
-    let value = value.to_str().unwrap_or_default().trim();
     if value == "*" {
-        return Ok(None);
+        return Precondition::Any;
     }
-    let revision = value
+    value
         .strip_prefix('"')
         .and_then(|value| value.strip_suffix('"'))
-        .unwrap_or(value);
-    revision.parse().map(Some)
+        .filter(|digits| !digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_digit()))
+        .and_then(|digits| digits.parse().ok())
+        .map_or(Precondition::Unmatchable, Precondition::Revision)
 }
 
 fn policy_response(policy: &PolicyState) -> Response {
