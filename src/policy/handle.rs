@@ -153,9 +153,8 @@ impl PolicyHandle {
     /// same, for a source whose own history went back (a database restored from a backup, or
     /// failed over to a standby that lagged): what it holds now is the truth to follow.
     ///
-    /// # Errors
-    ///
-    /// [`PolicyError::RevisionOutOfRange`]; nothing changes then.
+    /// Never refused: every [`Snapshot`] is built with a revision from 1 to [`MAX_REVISION`],
+    /// so there is nothing left to check; the `Result` is [`publish`](Self::publish)'s.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn publish_rewound(&self, snapshot: Snapshot) -> Result<u64, PolicyError> {
         self.publish_with(|_| Ok(snapshot), Order::Rewound)
@@ -171,7 +170,7 @@ impl PolicyHandle {
     pub fn publish_document(&self, document: &PolicyDocument) -> Result<u64, PolicyError> {
         self.publish_with(
             |current| {
-                let next = current.map_or(1, |revision| revision + 1);
+                let next = current.map_or(1, |revision| revision.saturating_add(1));
                 Snapshot::build(document, document.revision.unwrap_or(next))
             },
             Order::Forward,
@@ -204,9 +203,6 @@ impl PolicyHandle {
 
         let snapshot = next(current)?;
         let offered = snapshot.revision();
-        if !(1..=MAX_REVISION).contains(&offered) {
-            return Err(PolicyError::RevisionOutOfRange { offered });
-        }
         let stale = |current: &u64| matches!(order, Order::Forward) && offered <= *current;
         if let Some(current) = current.filter(stale) {
             return Err(PolicyError::StaleRevision { current, offered });
@@ -289,10 +285,6 @@ mod tests {
         assert_eq!(handle.publish_rewound(at(3)), Ok(3));
         let after = handle.snapshot().expect("a snapshot");
         assert!(!Arc::ptr_eq(&before, &after), "the same revision, replaced");
-        assert_eq!(
-            handle.publish_rewound(at(0)),
-            Err(PolicyError::RevisionOutOfRange { offered: 0 })
-        );
         assert_eq!(handle.publish(at(4)), Ok(4));
     }
 
@@ -305,6 +297,8 @@ mod tests {
             document.revision = Some(offered);
             let refused = handle.publish_document(&document);
             assert_eq!(refused, Err(PolicyError::RevisionOutOfRange { offered }));
+            let unbuilt = Snapshot::from_document(&document).err();
+            assert_eq!(unbuilt, Some(PolicyError::RevisionOutOfRange { offered }));
         }
         assert_eq!(handle.revision(), None);
 

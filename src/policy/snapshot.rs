@@ -10,6 +10,7 @@ use hashbrown::HashTable;
 use super::document::{AccessDocument, PolicyDocument, TenantDocument};
 use super::error::{PolicyError, Rule};
 use super::explain::Explanation;
+use super::handle::MAX_REVISION;
 use crate::decision::{Decision, Enforcement, Reason};
 use crate::id::{ApiId, ApiRef, TenantId};
 
@@ -178,6 +179,10 @@ impl Snapshot {
     }
 
     pub(crate) fn build(document: &PolicyDocument, revision: u64) -> Result<Self, PolicyError> {
+        if !(1..=MAX_REVISION).contains(&revision) {
+            return Err(PolicyError::RevisionOutOfRange { offered: revision });
+        }
+
         let mut builder = Builder::with_capacity(document);
 
         for (tenant, registry) in &document.tenants {
