@@ -7,7 +7,7 @@ mod support;
 
 use std::sync::Arc;
 
-use support::{TestSchema, connect, database_url};
+use support::{Proxy, TestSchema, connect, database_addr, database_url};
 use tower_cross_api::admin::{Actor, AdminError, Change, RemoveApi, Write};
 use tower_cross_api::source::{PostgresError, PostgresStore};
 use tower_cross_api::{
@@ -640,5 +640,38 @@ async fn a_write_held_up_by_a_lock_is_refused_after_the_statement_timeout() {
     locker.batch_execute("ROLLBACK").await.expect("the unlock");
     assert_eq!(store.revision().await.expect("revision"), revision);
     let written = store.write(&write).await.expect("the same write, unlocked");
+    assert_eq!(written.state.revision(), revision + 1);
+}
+
+#[tokio::test]
+async fn a_database_that_stops_answering_is_given_up_and_the_next_act_connects_afresh() {
+    let Some(url) = database_url("a_database_that_stops_answering_is_given_up") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await;
+    seeded(&schema).await;
+    let proxy = Proxy::start(database_addr(&url)).await;
+    let timeout = std::time::Duration::from_millis(200);
+    let store = PostgresStore::new(&proxy.url(&url, &schema))
+        .expect("a store")
+        .with_statement_timeout(timeout);
+    let revision = store.revision().await.expect("revision");
+
+    proxy.silence();
+    let write = Write::new(ada(), api("acme/orders"), Change::Grant(id("reports")));
+    let given_up = tokio::time::timeout(std::time::Duration::from_secs(5), store.write(&write))
+        .await
+        .expect("given up by the store, not left waiting")
+        .expect_err("no answer");
+    assert!(
+        matches!(given_up, PostgresError::Timeout(limit) if limit == timeout * 2),
+        "{given_up:?}"
+    );
+
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), store.revision())
+        .await
+        .expect("the next act is not stuck behind the silent connection");
+    assert_eq!(read.expect("a fresh connection answers"), revision);
+    let written = store.write(&write).await.expect("the same write, answered");
     assert_eq!(written.state.revision(), revision + 1);
 }

@@ -113,11 +113,12 @@ pub(crate) async fn connect(url: &str) -> tokio_postgres::Client {
 }
 
 /// A TCP proxy in front of the database that the test can cut (every connection dropped, new
-/// ones refused) and restore.
+/// ones refused) and restore, or silence (every connection held open, nothing forwarded).
 pub(crate) struct Proxy {
     pub(crate) addr: SocketAddr,
     open: Arc<AtomicBool>,
     cuts: watch::Sender<u64>,
+    silences: watch::Sender<u64>,
 }
 
 impl Proxy {
@@ -128,16 +129,18 @@ impl Proxy {
         let addr = listener.local_addr().expect("proxy address");
         let open = Arc::new(AtomicBool::new(true));
         let (cuts, _) = watch::channel(0);
+        let (silences, _) = watch::channel(0);
 
-        let accepting = (open.clone(), cuts.clone());
+        let accepting = (open.clone(), cuts.clone(), silences.clone());
         tokio::spawn(async move {
-            let (open, cuts) = accepting;
+            let (open, cuts, silences) = accepting;
             while let Ok((client, _)) = listener.accept().await {
                 if !open.load(Ordering::SeqCst) {
                     drop(client);
                     continue;
                 }
                 let mut cut = cuts.subscribe();
+                let mut silence = silences.subscribe();
                 tokio::spawn(async move {
                     let Ok(mut server) = TcpStream::connect(upstream).await else {
                         return;
@@ -146,11 +149,26 @@ impl Proxy {
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
                         _ = cut.changed() => {}
+                        _ = silence.changed() => {
+                            let _held = (client, server);
+                            std::future::pending::<()>().await;
+                        }
                     }
                 });
             }
         });
-        Self { addr, open, cuts }
+        Self {
+            addr,
+            open,
+            cuts,
+            silences,
+        }
+    }
+
+    /// Stops forwarding on every connection made so far while keeping it open: a database
+    /// that stopped answering without closing anything. Later connections are served.
+    pub(crate) fn silence(&self) {
+        self.silences.send_modify(|generation| *generation += 1);
     }
 
     /// Drops every connection and refuses new ones until [`restore`](Self::restore).

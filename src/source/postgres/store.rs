@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
+use tokio::sync::Mutex;
 use tokio_postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
 
 use super::{PostgresError, config, rows, schema};
@@ -30,10 +30,13 @@ use crate::policy::{PolicyDocument, Snapshot};
 /// `UPDATE cross_api_policies SET enforce = false WHERE tenant = 'acme' AND target = 'orders'`
 /// (with an `INSERT ... mode 'nothing'` row for a target that never had a policy).
 ///
-/// The store keeps one connection, made on first use and again after it drops. Every
-/// statement on it has 10 seconds ([`with_statement_timeout`](Self::with_statement_timeout)):
-/// a write that waits longer on a lock someone holds is refused, with nothing changed, rather
-/// than keeping its caller waiting.
+/// The store keeps one connection, made on first use and again after it drops; its acts take
+/// turns on it. Every statement has 10 seconds
+/// ([`with_statement_timeout`](Self::with_statement_timeout)): a write that waits longer on a
+/// lock someone holds is cancelled by the database, with nothing changed. A whole act,
+/// waiting its turn and connecting included, is given up after twice that, with
+/// [`PostgresError::Timeout`], and its connection dropped: a database that stopped answering
+/// never keeps a caller waiting.
 ///
 /// ```no_run
 /// use tower_cross_api::{ApiRef, PolicyDocument, TenantId};
@@ -90,7 +93,8 @@ impl PostgresStore {
     }
 
     /// How long each statement may run, lock waits included, before the database cancels
-    /// it (`statement_timeout`); taken by the connections made from then on.
+    /// it (`statement_timeout`); taken by the connections made from then on. A whole act is
+    /// given up after twice this ([`PostgresError::Timeout`]).
     pub fn with_statement_timeout(mut self, timeout: Duration) -> Self {
         self.statement_timeout = timeout.max(Duration::from_millis(1));
         self
@@ -103,8 +107,8 @@ impl PostgresStore {
     ///
     /// [`PostgresError::Database`] when the database cannot be reached or a migration fails.
     pub async fn migrate(&self) -> Result<usize, PostgresError> {
-        let mut client = self.connected().await?;
-        Ok(schema::migrate(&mut client).await?)
+        self.within(async |client| Ok(schema::migrate(client).await?))
+            .await
     }
 
     /// Writes `document` into an empty database; leaves a database that holds any tenant
@@ -114,28 +118,30 @@ impl PostgresStore {
     ///
     /// [`PostgresError::Policy`] when the document does not validate, or a database error.
     pub async fn seed(&self, document: &PolicyDocument) -> Result<bool, PostgresError> {
-        let mut client = self.connected().await?;
-        let transaction = client.transaction().await?;
-        let locked = rows::read_revision(&transaction, true).await?;
+        self.within(async |client| {
+            let transaction = client.transaction().await?;
+            let locked = rows::read_revision(&transaction, true).await?;
 
-        let any = transaction
-            .query_opt("SELECT 1 FROM cross_api_tenants LIMIT 1", &[])
-            .await?;
-        if any.is_some() {
-            return Ok(false);
-        }
-        let mut checked = document.clone();
-        checked.revision = Some(locked + 1);
-        Snapshot::from_document(&checked).map_err(PostgresError::Policy)?;
+            let any = transaction
+                .query_opt("SELECT 1 FROM cross_api_tenants LIMIT 1", &[])
+                .await?;
+            if any.is_some() {
+                return Ok(false);
+            }
+            let mut checked = document.clone();
+            checked.revision = Some(locked + 1);
+            Snapshot::from_document(&checked).map_err(PostgresError::Policy)?;
 
-        rows::insert_document(&transaction, document, locked + 1).await?;
-        transaction.commit().await?;
-        tracing::info!(
-            revision = locked + 1,
-            tenants = document.tenants.len(),
-            "seeded the policy database"
-        );
-        Ok(true)
+            rows::insert_document(&transaction, document, locked + 1).await?;
+            transaction.commit().await?;
+            tracing::info!(
+                revision = locked + 1,
+                tenants = document.tenants.len(),
+                "seeded the policy database"
+            );
+            Ok(true)
+        })
+        .await
     }
 
     /// The global revision.
@@ -144,8 +150,8 @@ impl PostgresStore {
     ///
     /// A database error.
     pub async fn revision(&self) -> Result<u64, PostgresError> {
-        let client = self.connected().await?;
-        rows::read_revision(&*client, false).await
+        self.within(async |client| rows::read_revision(&*client, false).await)
+            .await
     }
 
     /// Every tenant's policies as one snapshot at the global revision.
@@ -154,8 +160,7 @@ impl PostgresStore {
     ///
     /// A database error, or [`PostgresError::Policy`] if the rows do not validate.
     pub async fn snapshot(&self) -> Result<Snapshot, PostgresError> {
-        let mut client = self.connected().await?;
-        load_snapshot(&mut client).await
+        self.within(load_snapshot).await
     }
 
     /// Reads `target`'s policy for `actor`, at the revision of its last change.
@@ -169,15 +174,17 @@ impl PostgresStore {
             return Err(forbidden(actor, target.tenant()));
         }
 
-        let mut client = self.connected().await?;
-        let transaction = reading(&mut client).await?;
-        let snapshot = tenant_snapshot(&transaction, target.tenant()).await?;
-        let state = PolicyState::read(&snapshot, actor, target)?;
-        let revision = rows::target_revision(&transaction, target).await?;
-        transaction.commit().await?;
+        self.within(async |client| {
+            let transaction = reading(client).await?;
+            let snapshot = tenant_snapshot(&transaction, target.tenant()).await?;
+            let state = PolicyState::read(&snapshot, actor, target)?;
+            let revision = rows::target_revision(&transaction, target).await?;
+            transaction.commit().await?;
 
-        Ok(PolicyState::new(*target, state.policy().clone(), revision)
-            .with_enforcement(state.enforcement()))
+            Ok(PolicyState::new(*target, state.policy().clone(), revision)
+                .with_enforcement(state.enforcement()))
+        })
+        .await
     }
 
     /// Carries out `write` in one transaction; see the type's documentation.
@@ -188,31 +195,34 @@ impl PostgresStore {
     /// or a database error (nothing changed either).
     pub async fn write(&self, write: &Write) -> Result<Written, PostgresError> {
         let target = write.target();
-        let mut client = self.connected().await?;
-        let transaction = client.transaction().await?;
-        let locked = rows::read_revision(&transaction, true).await?;
-        let next = locked + 1;
 
-        let snapshot = tenant_snapshot(&transaction, target.tenant()).await?;
-        let current = rows::target_revision(&transaction, target).await?;
-        let applied = write.apply(&snapshot, current, next)?;
-        let Some(record) = applied.records.into_iter().next() else {
-            return Err(PostgresError::Policy(crate::PolicyError::MissingRevision));
-        };
+        self.within(async |client| {
+            let transaction = client.transaction().await?;
+            let locked = rows::read_revision(&transaction, true).await?;
+            let next = locked + 1;
 
-        rows::store_policy(&transaction, target, &record.after, next).await?;
-        rows::insert_audit(&transaction, std::slice::from_ref(&record)).await?;
-        check_revision(&transaction, next).await?;
-        transaction.commit().await?;
+            let snapshot = tenant_snapshot(&transaction, target.tenant()).await?;
+            let current = rows::target_revision(&transaction, target).await?;
+            let applied = write.apply(&snapshot, current, next)?;
+            let Some(record) = applied.records.into_iter().next() else {
+                return Err(PostgresError::Policy(crate::PolicyError::MissingRevision));
+            };
 
-        Ok(Written {
-            state: PolicyState::new(*target, record.after.clone(), next).with_enforcement(
-                snapshot
-                    .enforcement(target)
-                    .unwrap_or(crate::Enforcement::Enforce),
-            ),
-            record,
+            rows::store_policy(&transaction, target, &record.after, next).await?;
+            rows::insert_audit(&transaction, std::slice::from_ref(&record)).await?;
+            check_revision(&transaction, next).await?;
+            transaction.commit().await?;
+
+            let enforcement = snapshot
+                .enforcement(target)
+                .unwrap_or(crate::Enforcement::Enforce);
+            Ok(Written {
+                state: PolicyState::new(*target, record.after.clone(), next)
+                    .with_enforcement(enforcement),
+                record,
+            })
         })
+        .await
     }
 
     /// Removes an API from its tenant in one transaction: its policy, its grants and every
@@ -223,35 +233,38 @@ impl PostgresStore {
     /// As for [`write`](Self::write).
     pub async fn remove_api(&self, remove: &RemoveApi) -> Result<Vec<AuditRecord>, PostgresError> {
         let api = remove.api();
-        let mut client = self.connected().await?;
-        let transaction = client.transaction().await?;
-        let next = rows::read_revision(&transaction, true).await? + 1;
 
-        let snapshot = tenant_snapshot(&transaction, api.tenant()).await?;
-        let applied = remove.apply(&snapshot, next)?;
-        let changed: Vec<&str> = applied.records.iter().map(|r| r.target.as_str()).collect();
+        self.within(async |client| {
+            let transaction = client.transaction().await?;
+            let next = rows::read_revision(&transaction, true).await? + 1;
 
-        transaction
-            .execute(
-                "UPDATE cross_api_policies SET revision = $3
-                 WHERE tenant = $1::text AND target = ANY($2::text[])",
-                &[
-                    &api.tenant().as_str(),
-                    &changed,
-                    &rows::to_sql_revision(next),
-                ],
-            )
-            .await?;
-        transaction
-            .execute(
-                "DELETE FROM cross_api_apis WHERE tenant = $1::text AND api = $2::text",
-                &[&api.tenant().as_str(), &api.api().as_str()],
-            )
-            .await?;
-        rows::insert_audit(&transaction, &applied.records).await?;
-        check_revision(&transaction, next).await?;
-        transaction.commit().await?;
-        Ok(applied.records)
+            let snapshot = tenant_snapshot(&transaction, api.tenant()).await?;
+            let applied = remove.apply(&snapshot, next)?;
+            let changed: Vec<&str> = applied.records.iter().map(|r| r.target.as_str()).collect();
+
+            transaction
+                .execute(
+                    "UPDATE cross_api_policies SET revision = $3
+                     WHERE tenant = $1::text AND target = ANY($2::text[])",
+                    &[
+                        &api.tenant().as_str(),
+                        &changed,
+                        &rows::to_sql_revision(next),
+                    ],
+                )
+                .await?;
+            transaction
+                .execute(
+                    "DELETE FROM cross_api_apis WHERE tenant = $1::text AND api = $2::text",
+                    &[&api.tenant().as_str(), &api.api().as_str()],
+                )
+                .await?;
+            rows::insert_audit(&transaction, &applied.records).await?;
+            check_revision(&transaction, next).await?;
+            transaction.commit().await?;
+            Ok(applied.records)
+        })
+        .await
     }
 
     /// The newest `limit` audit records of `tenant`, newest first, for its administrators
@@ -271,32 +284,48 @@ impl PostgresStore {
             return Err(forbidden(actor, tenant));
         }
 
-        let client = self.connected().await?;
-        let known = client
-            .query_opt(
-                "SELECT 1 FROM cross_api_tenants WHERE tenant = $1::text",
-                &[&tenant.as_str()],
-            )
-            .await?;
-        if known.is_none() {
-            return Err(AdminError::UnknownTenant { tenant: *tenant }.into());
-        }
-        rows::read_audit(&*client, tenant, i64::from(limit)).await
+        self.within(async |client| {
+            let known = client
+                .query_opt(
+                    "SELECT 1 FROM cross_api_tenants WHERE tenant = $1::text",
+                    &[&tenant.as_str()],
+                )
+                .await?;
+            if known.is_none() {
+                return Err(AdminError::UnknownTenant { tenant: *tenant }.into());
+            }
+            rows::read_audit(&*client, tenant, i64::from(limit)).await
+        })
+        .await
     }
 
-    /// The connection, made anew when there is none or it dropped.
-    async fn connected(&self) -> Result<MappedMutexGuard<'_, Client>, PostgresError> {
-        let mut guard = self.client.lock().await;
+    /// Runs one act on the store's connection (made anew when there is none or it dropped),
+    /// acts taking turns, and gives it up after twice the statement timeout: waiting its turn,
+    /// connecting and every statement included. The connection is taken out of its slot
+    /// while the act runs, so an act given up drops it and the next act connects afresh.
+    async fn within<T>(
+        &self,
+        act: impl AsyncFnOnce(&mut Client) -> Result<T, PostgresError>,
+    ) -> Result<T, PostgresError> {
+        let limit = self.statement_timeout.saturating_mul(2);
 
-        let client = match guard.take() {
-            Some(client) if !client.is_closed() => client,
-            _ => {
-                let client = connect(&self.config).await?;
-                limit_statements(&client, self.statement_timeout).await?;
-                client
-            }
+        let attempt = async {
+            let mut slot = self.client.lock().await;
+            let mut client = match slot.take() {
+                Some(client) if !client.is_closed() => client,
+                _ => {
+                    let client = connect(&self.config).await?;
+                    limit_statements(&client, self.statement_timeout).await?;
+                    client
+                }
+            };
+            let done = act(&mut client).await;
+            *slot = Some(client);
+            done
         };
-        Ok(MutexGuard::map(guard, |slot| slot.insert(client)))
+        tokio::time::timeout(limit, attempt)
+            .await
+            .unwrap_or(Err(PostgresError::Timeout(limit)))
     }
 }
 
