@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use capture::Captured;
 use support::{TestSchema, connect, database_url, eventually, with_schema};
-use tower_cross_api::admin::{Actor, Change, Write};
+use tower_cross_api::admin::{Actor, AdminError, Change, Write};
 use tower_cross_api::source::{PostgresError, PostgresSource, PostgresStore, Written};
-use tower_cross_api::{ApiId, ApiRef, PolicyDocument, PolicyHandle, Reason, TenantId};
+use tower_cross_api::{ApiId, ApiRef, PolicyDocument, PolicyError, PolicyHandle, Reason, TenantId};
 
 const SEED: &str = r#"{ "tenants": { "acme": {
     "apis": ["orders", "billing", "crm"],
@@ -226,11 +226,23 @@ async fn the_database_refuses_a_revision_no_replica_could_load() {
     let refused = write(&store, "acme/orders", Change::Grant(id("crm")))
         .await
         .expect_err("past the last revision");
-    let PostgresError::Database(error) = &refused else {
-        panic!("expected a database error, got {refused:?}");
-    };
+    assert!(
+        matches!(
+            refused,
+            PostgresError::Admin(AdminError::Policy(PolicyError::RevisionOutOfRange { offered }))
+                if offered == MAX_REVISION + 1
+        ),
+        "the library refuses it first: {refused:?}"
+    );
+    let direct = connect(&schema.url())
+        .await
+        .batch_execute(
+            "INSERT INTO cross_api_grants (tenant, target, source) VALUES ('acme', 'orders', 'crm')",
+        )
+        .await
+        .expect_err("the database refuses it too");
     assert_eq!(
-        error.as_db_error().and_then(|db| db.constraint()),
+        direct.as_db_error().and_then(|db| db.constraint()),
         Some("cross_api_revision_in_range")
     );
     assert_eq!(store.revision().await.expect("revision"), MAX_REVISION);
