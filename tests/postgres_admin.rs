@@ -636,6 +636,11 @@ async fn a_write_held_up_by_a_lock_is_refused_after_the_statement_timeout() {
         error.code(),
         Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
     );
+    assert_eq!(
+        refused.to_string(),
+        "PostgreSQL: db error: ERROR: canceling statement due to statement timeout",
+        "the server's own words, not only the driver's \"db error\""
+    );
 
     locker.batch_execute("ROLLBACK").await.expect("the unlock");
     assert_eq!(store.revision().await.expect("revision"), revision);

@@ -240,14 +240,19 @@ impl PostgresSource {
     }
 
     /// `work`, or [`PostgresError::Timeout`] when the database takes longer than the read
-    /// timeout; dropping `work` drops its connection with it.
+    /// timeout, whichever side notices first: the source, which drops `work` and its
+    /// connection with it, or the server, which cancels the statement at the same limit.
     async fn in_time<T>(
         &self,
         work: impl Future<Output = Result<T, PostgresError>>,
     ) -> Result<T, PostgresError> {
-        tokio::time::timeout(self.read_timeout, work)
-            .await
-            .unwrap_or(Err(PostgresError::Timeout(self.read_timeout)))
+        let timed_out = Err(PostgresError::Timeout(self.read_timeout));
+
+        match tokio::time::timeout(self.read_timeout, work).await {
+            Ok(Err(PostgresError::Database(error))) if cancelled(&error) => timed_out,
+            Ok(done) => done,
+            Err(_) => timed_out,
+        }
     }
 
     /// Reads the whole snapshot and publishes it unless it is the one in force. A database
@@ -298,4 +303,10 @@ impl fmt::Debug for PostgresSource {
             .field("read_timeout", &self.read_timeout)
             .finish()
     }
+}
+
+/// Whether the server cancelled the statement (its `statement_timeout`, which a follower's
+/// connections carry).
+fn cancelled(error: &tokio_postgres::Error) -> bool {
+    error.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
 }

@@ -99,11 +99,26 @@ impl From<AdminError> for PostgresError {
 impl fmt::Display for PostgresError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Config(error) => write!(f, "invalid PostgreSQL URL: {error}"),
-            Self::Database(error) => write!(f, "PostgreSQL: {error}"),
+            Self::Config(error) => write!(f, "invalid PostgreSQL URL: {}", Caused(error)),
+            Self::Database(error) => write!(f, "PostgreSQL: {}", Caused(error)),
             Self::Admin(error) => write!(f, "{error}"),
             Self::Policy(error) => write!(f, "the database's policies were refused: {error}"),
             Self::Timeout(limit) => write!(f, "PostgreSQL did not answer within {limit:?}"),
+        }
+    }
+}
+
+/// A driver error with what caused it: tokio-postgres says only "db error" or "error
+/// connecting to server" and keeps the server's message or the socket's error as the source.
+struct Caused<'a>(&'a tokio_postgres::Error);
+
+impl fmt::Display for Caused<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use std::error::Error as _;
+
+        match self.0.source() {
+            Some(cause) => write!(f, "{}: {cause}", self.0),
+            None => write!(f, "{}", self.0),
         }
     }
 }
