@@ -30,6 +30,11 @@
 #[allow(dead_code)]
 #[path = "support/database.rs"]
 mod database;
+#[cfg(feature = "postgres")]
+#[path = "support/skip.rs"]
+mod skip;
+#[cfg(feature = "postgres")]
+use skip::say_skipped;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};

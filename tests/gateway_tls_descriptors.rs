@@ -36,7 +36,9 @@ async fn running_out_of_descriptors_does_not_end_the_server() {
         .arg("--nofile=128:1024")
         .status();
     if !limited.is_ok_and(|status| status.success()) {
-        println!("skipped running_out_of_descriptors_does_not_end_the_server: no prlimit");
+        support::say_skipped(format_args!(
+            "running_out_of_descriptors_does_not_end_the_server: no prlimit"
+        ));
         return;
     }
     let mut idle = Vec::new();

@@ -32,11 +32,10 @@ impl Chromedriver {
         let chromedriver = binary("CHROMEDRIVER", CHROMEDRIVER);
         for path in [&chromium, &chromedriver] {
             if !path.exists() {
-                println!(
-                    "skipped {test}: {} is not installed (apt-get install chromium \
-                     chromium-driver)",
+                crate::say_skipped(format_args!(
+                    "{test}: {} is not installed (apt-get install chromium chromium-driver)",
                     path.display()
-                );
+                ));
                 return None;
             }
         }

@@ -18,6 +18,11 @@ mod pages;
 mod portal;
 #[cfg(feature = "postgres")]
 mod settings;
+#[path = "../support/skip.rs"]
+mod skip;
+
+#[cfg(feature = "postgres")]
+use skip::say_skipped;
 
 use std::net::SocketAddr;
 
@@ -40,8 +45,8 @@ async fn serve(router: axum::Router) -> SocketAddr {
 #[cfg(not(feature = "postgres"))]
 #[test]
 fn the_settings_page_in_a_real_browser() {
-    println!(
-        "skipped the_settings_page_in_a_real_browser: the page saves through PostgreSQL; run \
-         with --features postgres"
-    );
+    skip::say_skipped(format_args!(
+        "the_settings_page_in_a_real_browser: the page saves through PostgreSQL; run with \
+         --features postgres"
+    ));
 }

@@ -14,7 +14,9 @@ pub(crate) fn database_url(test: &str) -> Option<String> {
     match std::env::var("TOWER_CROSS_API_DATABASE_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            println!("skipped {test}: TOWER_CROSS_API_DATABASE_URL is not set");
+            super::say_skipped(format_args!(
+                "{test}: TOWER_CROSS_API_DATABASE_URL is not set"
+            ));
             None
         }
     }

@@ -8,6 +8,7 @@
 pub(crate) mod app;
 #[path = "../../examples/gateway/pki.rs"]
 pub(crate) mod pki;
+mod skip;
 pub(crate) mod tls_client;
 
 #[cfg(feature = "postgres")]
@@ -31,6 +32,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tower_cross_api::PolicyHandle;
 
 pub(crate) use app::{AppState, DEMO_POLICY};
+#[allow(unused_imports)]
+pub(crate) use skip::say_skipped;
 
 /// The 403 body of every cross-API denial, but for its correlation id.
 pub(crate) fn denied_body(request_id: &str) -> serde_json::Value {
