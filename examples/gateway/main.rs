@@ -27,8 +27,10 @@ mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use clap::Parser;
 use metrics_exporter_prometheus::PrometheusBuilder;
@@ -75,7 +77,26 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{}", report(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What went wrong on one line: what the gateway was doing, then the error, whose own
+/// message already says what caused it.
+fn report(error: &anyhow::Error) -> String {
+    match error.source() {
+        Some(cause) => format!("error: {error}: {cause}"),
+        None => format!("error: {error}"),
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,tower_cross_api=debug"));
     tracing_subscriber::fmt().with_env_filter(filter).init();
@@ -86,7 +107,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(url) => database_state(url, policies).await?,
         None => file_state(&args, policies).await?,
     };
-    state.operations.metrics = Some(PrometheusBuilder::new().install_recorder()?);
+    let recorder = PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the Prometheus recorder")?;
+    state.operations.metrics = Some(recorder);
     if args.audit {
         state.enforcement = Enforcement::Audit;
     }
@@ -102,28 +126,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             AUTHORIZATION,
             COOKIE,
         ]));
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, "gateway listening");
-    axum::serve(listener, router).await?;
-    Ok(())
+    let (listener, addr) = listen(args.addr).await?;
+    tracing::info!(%addr, "gateway listening");
+    axum::serve(listener, router).await.context("serving HTTP")
+}
+
+/// The listener on `addr` and the address it took (a port of its own for port 0), or an
+/// error that names `addr`.
+async fn listen(addr: SocketAddr) -> anyhow::Result<(tokio::net::TcpListener, SocketAddr)> {
+    let listening = format!("listening on {addr} (--addr)");
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .context(listening.clone())?;
+    let local = listener.local_addr().context(listening)?;
+    Ok((listener, local))
 }
 
 /// Publishes the policy file (or the demo policy) and follows the file; read-only
 /// administration.
-async fn file_state(
-    args: &Args,
-    policies: PolicyHandle,
-) -> Result<app::AppState, Box<dyn std::error::Error>> {
+async fn file_state(args: &Args, policies: PolicyHandle) -> anyhow::Result<app::AppState> {
     match &args.policy {
         Some(path) => {
             let source = FileSource::new(path, policies.clone())
                 .with_interval(Duration::from_millis(args.reload_interval));
-            let revision = source.load().await?;
+            let revision = source
+                .load()
+                .await
+                .with_context(|| format!("loading the policy file {}", path.display()))?;
             tracing::info!(path = %path.display(), revision, "published the policy file");
             tokio::spawn(source.watch());
         }
         None => {
-            let revision = policies.publish_json(&portal::demo_policy())?;
+            let revision = policies
+                .publish_json(&portal::demo_policy())
+                .context("publishing the demo policy")?;
             tracing::info!(revision, "published the demo policy");
         }
     }
@@ -131,19 +167,26 @@ async fn file_state(
 }
 
 /// Serves HTTPS, the caller of a linked call taken from its client certificate.
-async fn serve_tls(args: &Args, state: app::AppState) -> Result<(), Box<dyn std::error::Error>> {
-    let mapping = SpiffeMapping::new(&args.trust_domain)?;
+async fn serve_tls(args: &Args, state: app::AppState) -> anyhow::Result<()> {
+    let mapping = SpiffeMapping::new(&args.trust_domain)
+        .with_context(|| format!("--trust-domain {:?}", args.trust_domain))?;
     let dir = args
         .tls_dir
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join("tower-cross-api-gateway-tls"));
 
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    if tls::is_absent_or_empty(&dir)? {
-        tls::generate(&dir, &mapping)?;
-        println!("{}", tls::instructions(&dir, listener.local_addr()?));
+    let (listener, addr) = listen(args.addr).await?;
+    let fresh = tls::is_absent_or_empty(&dir)
+        .with_context(|| format!("reading the TLS directory {} (--tls-dir)", dir.display()))?;
+    if fresh {
+        tls::generate(&dir, &mapping)
+            .map_err(anyhow::Error::from_boxed)
+            .with_context(|| format!("writing demo certificates into {}", dir.display()))?;
+        println!("{}", tls::instructions(&dir, addr));
     }
-    let config = tls::load(&dir)?;
+    let config = tls::load(&dir)
+        .map_err(anyhow::Error::from_boxed)
+        .with_context(|| format!("loading the certificates in {}", dir.display()))?;
 
     let router = app::certificate_app(state.clone())
         .merge(portal::routes(state))
@@ -153,7 +196,7 @@ async fn serve_tls(args: &Args, state: app::AppState) -> Result<(), Box<dyn std:
             COOKIE,
         ]));
     tracing::info!(
-        addr = %listener.local_addr()?,
+        %addr,
         dir = %dir.display(),
         trust_domain = mapping.trust_domain(),
         "gateway listening over TLS"
@@ -163,34 +206,33 @@ async fn serve_tls(args: &Args, state: app::AppState) -> Result<(), Box<dyn std:
 
 /// Migrates and seeds the database, follows it into `policies`, and administers it.
 #[cfg(feature = "postgres")]
-async fn database_state(
-    url: &str,
-    policies: PolicyHandle,
-) -> Result<app::AppState, Box<dyn std::error::Error>> {
+async fn database_state(url: &str, policies: PolicyHandle) -> anyhow::Result<app::AppState> {
     use std::sync::Arc;
     use tower_cross_api::PolicyDocument;
     use tower_cross_api::source::{PostgresSource, PostgresStore};
 
-    let store = PostgresStore::new(url)?;
-    store.migrate().await?;
+    let store = PostgresStore::new(url).context("reading --database-url")?;
+    store
+        .migrate()
+        .await
+        .context("migrating the policy database (--database-url)")?;
+    let demo = PolicyDocument::from_json(&portal::demo_policy()).context("the demo policy")?;
     if store
-        .seed(&PolicyDocument::from_json(&portal::demo_policy())?)
-        .await?
+        .seed(&demo)
+        .await
+        .context("seeding the policy database")?
     {
         tracing::info!("seeded the empty policy database with the demo policy");
     }
 
-    let source = PostgresSource::new(url, policies.clone())?;
-    let revision = source.load().await?;
+    let source = PostgresSource::new(url, policies.clone()).context("reading --database-url")?;
+    let revision = source.load().await.context("loading the policy database")?;
     tracing::info!(revision, "loaded the policy database");
     tokio::spawn(source.follow());
     Ok(app::AppState::new(policies).with_store(Arc::new(store)))
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn database_state(
-    _url: &str,
-    _policies: PolicyHandle,
-) -> Result<app::AppState, Box<dyn std::error::Error>> {
-    Err("--database-url needs the gateway built with `--features postgres`".into())
+async fn database_state(_url: &str, _policies: PolicyHandle) -> anyhow::Result<app::AppState> {
+    anyhow::bail!("--database-url needs the gateway built with `--features postgres`")
 }

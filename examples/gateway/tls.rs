@@ -51,7 +51,7 @@ pub(crate) fn is_absent_or_empty(dir: &Path) -> std::io::Result<bool> {
 pub(crate) fn generate(
     dir: &Path,
     mapping: &SpiffeMapping,
-) -> Result<Vec<(String, String)>, Box<dyn Error>> {
+) -> Result<Vec<(String, String)>, Box<dyn Error + Send + Sync>> {
     let authority = Authority::new("tower-cross-api demo CA")?;
     let server = authority.server()?;
     fs::create_dir_all(dir.join(CLIENTS))?;
@@ -118,7 +118,7 @@ pub(crate) fn instructions(dir: &Path, addr: SocketAddr) -> String {
 
 /// The server configuration from `dir`: client certificates optional, verified against
 /// `ca.pem`; `server.pem` and its PKCS#8 key `server-key.pem`.
-pub(crate) fn load(dir: &Path) -> Result<ServerConfig, Box<dyn Error>> {
+pub(crate) fn load(dir: &Path) -> Result<ServerConfig, Box<dyn Error + Send + Sync>> {
     let read = |name: &str| {
         let path = dir.join(name);
         fs::read(&path).map_err(|error| format!("cannot read {}: {error}", path.display()))
