@@ -320,8 +320,9 @@ fn read_only() -> Response {
     let mut response = problem(
         StatusCode::METHOD_NOT_ALLOWED,
         String::from(
-            "Policies are read-only here: they come from a policy file. Change the file, or \
-             run the gateway with --database-url to administer them through this API.",
+            "Policies are read-only here: they come from a policy file or the built-in demo \
+             data. Change the file, or run the gateway with --database-url to administer them \
+             through this API.",
         ),
         json!({}),
     );

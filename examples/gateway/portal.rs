@@ -298,8 +298,8 @@ fn read_only_reason(state: &AppState, user: &DemoUser, target: &ApiRef) -> Optio
 
     match &state.admin {
         AdminBackend::File(_) => Some(String::from(
-            "This gateway reads its policies from a file: change the file, or run the \
-             gateway with --database-url to change them here.",
+            "This gateway reads its policies from a file or its built-in demo data: change \
+             the file, or run the gateway with --database-url to change them here.",
         )),
         #[cfg(feature = "postgres")]
         AdminBackend::Postgres(_) => None,

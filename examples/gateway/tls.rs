@@ -27,7 +27,7 @@ pub(crate) const CA: &str = "ca.pem";
 pub(crate) const SERVER: &str = "server.pem";
 /// The gateway's private key, PKCS#8.
 pub(crate) const SERVER_KEY: &str = "server-key.pem";
-/// Where the generated client certificates go, one per demo API.
+/// Where the generated client certificates go, one per API of acme and globex.
 pub(crate) const CLIENTS: &str = "clients";
 
 /// How long a client may take to complete its handshake.
@@ -102,7 +102,7 @@ pub(crate) fn instructions(dir: &Path, addr: SocketAddr) -> String {
         text,
         "Generated a demo CA, the gateway's certificate and one client"
     );
-    let _ = writeln!(text, "certificate per demo API in {dir}\n");
+    let _ = writeln!(text, "certificate per API of acme and globex in {dir}\n");
     let _ = writeln!(text, "Allowed (acme/orders lists acme/billing): 200");
     text.push_str(&curl("billing", "/acme/orders/collections/c1"));
     let _ = writeln!(text, "\nRefused (acme/crm allows nobody): 403");

@@ -201,8 +201,8 @@ async fn the_file_source_and_other_people_see_it_read_only_with_the_reason() {
     for (token, reason) in [
         (
             "ada",
-            "This gateway reads its policies from a file: change the file, or run the gateway \
-             with --database-url to change them here.",
+            "This gateway reads its policies from a file or its built-in demo data: change the \
+             file, or run the gateway with --database-url to change them here.",
         ),
         (
             "alice",
