@@ -113,6 +113,7 @@ fn explain_shows_the_decision_and_the_targets_policy() {
                 "source": "acme/billing",
                 "target": "acme/orders",
                 "decision": "allow",
+                "outcome": "allow",
                 "reason": "listed",
                 "revision": 1,
                 "policy": {
@@ -126,6 +127,7 @@ fn explain_shows_the_decision_and_the_targets_policy() {
 
         let not_listed = as_user(addr, "sam", &format!("{EXPLAIN_ORDERS}?source=reports")).await;
         assert_eq!(not_listed.json()["decision"], "deny");
+        assert_eq!(not_listed.json()["outcome"], "deny");
         assert_eq!(not_listed.json()["reason"], "not_listed");
 
         let other = as_user(
@@ -143,6 +145,57 @@ fn explain_shows_the_decision_and_the_targets_policy() {
         assert_eq!(
             crm.json()["policy"]["summary"],
             "No APIs are allowed to access this API's data."
+        );
+    });
+}
+
+#[test]
+fn explain_says_when_the_gate_lets_a_denial_through() {
+    gateway(Enforcement::Enforce, |addr, state| async move {
+        let audited = DEMO_POLICY.replacen(
+            r#""orders":  { "allow": ["billing", "crm"] }"#,
+            r#""orders":  { "allow": ["billing", "crm"], "enforce": false }"#,
+            1,
+        );
+        let revision = state
+            .policies
+            .publish_json(&audited.replacen(r#""revision": 1"#, r#""revision": 2"#, 1))
+            .expect("orders in audit mode");
+        assert_eq!(revision, 2);
+
+        let explained = as_user(addr, "ada", &format!("{EXPLAIN_ORDERS}?source=reports")).await;
+        let explained = explained.json();
+        assert_eq!(
+            (&explained["decision"], &explained["outcome"]),
+            (&json!("deny"), &json!("would_deny"))
+        );
+        assert_eq!(explained["policy"]["enforcement"], "audit");
+        let answer = get(
+            addr,
+            "/acme/orders/collections/c1",
+            &[
+                ("x-source-api", b"acme/reports"),
+                ("authorization", b"Bearer alice"),
+            ],
+        )
+        .await;
+        assert_eq!(answer.json()["would_deny"], "not_listed", "the gate agrees");
+
+        let other = format!("{EXPLAIN_ORDERS}?source=globex/billing");
+        let other = as_user(addr, "ada", &other).await.json();
+        assert_eq!(
+            (&other["reason"], &other["outcome"]),
+            (&json!("other_tenant"), &json!("deny")),
+            "a target's audit mode speaks for its own tenant only"
+        );
+    });
+
+    gateway(Enforcement::Audit, |addr, _| async move {
+        let other = format!("{EXPLAIN_ORDERS}?source=globex/billing");
+        let other = as_user(addr, "ada", &other).await.json();
+        assert_eq!(
+            other["outcome"], "would_deny",
+            "a gate in audit mode lets it through"
         );
     });
 }

@@ -85,7 +85,7 @@ async fn explain(
     if explanation.policy().is_none() {
         return problem(StatusCode::NOT_FOUND, "No such API.");
     }
-    Json(explanation_json(&explanation)).into_response()
+    Json(explanation_json(&explanation, state.enforcement)).into_response()
 }
 
 async fn suggestion(
@@ -189,13 +189,24 @@ fn source_of(target: &ApiRef, source: &str) -> Option<ApiRef> {
     }
 }
 
-fn explanation_json(explanation: &Explanation) -> Value {
+/// The explanation, with what this gateway's gate does with the call (`outcome`): a denial
+/// of a target in audit mode, or any denial behind a gate in audit mode, is let through as
+/// `would_deny`.
+fn explanation_json(explanation: &Explanation, enforcement: Enforcement) -> Value {
     let decision = explanation.decision();
+    let outcome = if decision.is_allowed() {
+        "allow"
+    } else if decision.would_pass(enforcement) {
+        "would_deny"
+    } else {
+        "deny"
+    };
 
     json!({
         "source": explanation.source().to_string(),
         "target": explanation.target().to_string(),
         "decision": decision.as_str(),
+        "outcome": outcome,
         "reason": decision.reason().as_str(),
         "revision": explanation.revision(),
         "policy": explanation
