@@ -150,7 +150,8 @@ impl IntoResponse for Refused {
             }
             Self::NotAnAdministrator => problem(
                 StatusCode::FORBIDDEN,
-                "Only the tenant's administrators and staff may ask for explanations and suggestions of its cross-API access.",
+                "Only the tenant's administrators and staff may ask for explanations and \
+                 suggestions of its cross-API access.",
             ),
             Self::NoSuchApi => problem(StatusCode::NOT_FOUND, "No such API."),
         }
