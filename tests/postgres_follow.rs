@@ -237,7 +237,8 @@ async fn the_database_refuses_a_revision_no_replica_could_load() {
     let direct = connect(&schema.url())
         .await
         .batch_execute(
-            "INSERT INTO cross_api_grants (tenant, target, source) VALUES ('acme', 'orders', 'crm')",
+            "INSERT INTO cross_api_grants (tenant, target, source) \
+             VALUES ('acme', 'orders', 'crm')",
         )
         .await
         .expect_err("the database refuses it too");
