@@ -395,8 +395,8 @@ async fn a_read_given_up_is_given_up_by_the_server_too() {
 }
 
 #[tokio::test]
-async fn a_schema_made_later_ahead_on_the_search_path_takes_no_notification() {
-    let Some(url) = database_url("a_schema_made_later_ahead_on_the_search_path") else {
+async fn a_deployment_made_later_ahead_on_the_search_path_takes_no_trigger() {
+    let Some(url) = database_url("a_deployment_made_later_ahead_on_the_search_path") else {
         return;
     };
     let schema = TestSchema::create(&url).await;
@@ -406,24 +406,97 @@ async fn a_schema_made_later_ahead_on_the_search_path_takes_no_notification() {
         .batch_execute(&format!("DROP SCHEMA {}", later.name))
         .await
         .expect("the later schema, not made yet");
-    let store = seeded(&with_schema(
+    // Migrated under a search path whose first schema does not exist yet, as `"$user",
+    // public` is before a schema named after the user is made; then used with its own.
+    seeded(&with_schema(
         &url,
         &format!("{},{}", later.name, schema.name),
     ))
     .await;
+    let store = PostgresStore::new(&schema.url()).expect("a store");
     let (policies, follow) = follower(&schema.url());
     assert!(at_revision(&policies, 2).await);
 
-    // What `"$user", public` does once a schema named after the user is made.
     admin
         .batch_execute(&format!("CREATE SCHEMA {}", later.name))
         .await
         .expect("the later schema");
+    seeded(&later.url()).await;
     write(&store, "acme/orders", Change::Revoke(id("billing")))
         .await
-        .expect("the revocation");
+        .expect("the revocation, bumped in its own schema");
     notified_of_the_revocation(&policies).await;
+
+    // A session's temporary table of the same name comes first on any search path that
+    // does not name pg_temp.
+    connect(&schema.url())
+        .await
+        .batch_execute(
+            "CREATE TEMP TABLE cross_api_revision (value bigint);
+             INSERT INTO cross_api_grants (tenant, target, source) \
+             VALUES ('acme', 'orders', 'crm')",
+        )
+        .await
+        .expect("a direct grant beside a temporary table");
+    assert!(
+        at_revision(&policies, 4).await,
+        "at {:?}",
+        policies.revision()
+    );
+    let crm_to_orders = policies.decide(&api("acme/crm"), &api("acme/orders"));
+    assert_eq!(crm_to_orders.reason(), Reason::Listed);
     follow.abort();
+}
+
+#[tokio::test]
+async fn one_transaction_over_two_deployments_moves_and_notifies_each() {
+    let Some((first, _)) = seeded_schema("one_transaction_over_two_deployments (first)").await
+    else {
+        return;
+    };
+    let Some((second, second_store)) =
+        seeded_schema("one_transaction_over_two_deployments (second)").await
+    else {
+        return;
+    };
+    let (first_policies, first_follow) = follower(&first.url());
+    let (second_policies, second_follow) = follower(&second.url());
+    assert!(at_revision(&first_policies, 2).await);
+    assert!(at_revision(&second_policies, 2).await);
+    let etag = second_store
+        .read(&ada(), &api("acme/orders"))
+        .await
+        .expect("a read")
+        .revision();
+
+    connect(&first.url())
+        .await
+        .batch_execute(&format!(
+            "BEGIN;
+             DELETE FROM {first}.cross_api_grants WHERE target = 'orders';
+             DELETE FROM {second}.cross_api_grants WHERE target = 'orders';
+             COMMIT;",
+            first = first.name,
+            second = second.name,
+        ))
+        .await
+        .expect("one transaction over both");
+
+    notified_of_the_revocation(&first_policies).await;
+    notified_of_the_revocation(&second_policies).await;
+    let stale = second_store
+        .write(
+            &Write::new(ada(), api("acme/orders"), Change::Grant(id("billing")))
+                .with_expected(etag),
+        )
+        .await
+        .expect_err("the second deployment's ETag moved");
+    assert!(
+        matches!(stale, PostgresError::Admin(AdminError::Stale { .. })),
+        "{stale:?}"
+    );
+    first_follow.abort();
+    second_follow.abort();
 }
 
 #[tokio::test]

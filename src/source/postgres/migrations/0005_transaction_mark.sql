@@ -1,31 +1,46 @@
 -- The transaction's revision is marked in a transaction-local setting, not in a stored
 -- transaction id: a database restored into another cluster carries the old cluster's ids,
 -- and the one later transaction there that drew the carried id would neither move the
--- revision nor notify. The channel is named after the schema that holds cross_api_revision,
--- as replicas name it, not after the first schema of the search path the functions were
--- created with: a schema made later ahead of it (one named after the user, under the
--- default "$user", public) would otherwise take every notification.
+-- revision nor notify. The setting is named after the schema, so that one transaction that
+-- changes two deployments (two schemas) bumps and notifies each.
 CREATE OR REPLACE FUNCTION cross_api_next_revision() RETURNS bigint
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql AS $$
 DECLARE
+    home text := current_schema();
+    setting text := 'cross_api.r' || md5(current_schema());
     xact text := txid_current()::text;
-    mark text := current_setting('cross_api.revision', true);
+    mark text := current_setting(setting, true);
     current bigint;
-    home text;
 BEGIN
     IF mark LIKE xact || ':%' THEN
         RETURN substr(mark, length(xact) + 2)::bigint;
     END IF;
 
     UPDATE cross_api_revision SET value = value + 1 RETURNING value INTO current;
-    PERFORM set_config('cross_api.revision', xact || ':' || current, true);
-
-    SELECT n.nspname INTO home
-        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.oid = 'cross_api_revision'::regclass;
+    PERFORM set_config(setting, xact || ':' || current, true);
     PERFORM pg_notify(cross_api_channel(home), current::text);
     RETURN current;
 END
 $$;
 
 ALTER TABLE cross_api_revision DROP COLUMN xact;
+
+-- Every function of the schema runs with the schema alone on its search path, then pg_temp.
+-- They were created with the search path of the connection that migrated them (by default
+-- "$user", public), which a schema made later (one named after the user, or a whole second
+-- deployment in it) or a temporary table named like ours would take over: the triggers would
+-- then bump, and notify, somewhere else.
+DO $$
+DECLARE
+    home text := current_schema();
+    ours regprocedure;
+BEGIN
+    FOR ours IN
+        SELECT p.oid::regprocedure
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = home AND p.proname LIKE 'cross\_api\_%'
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s SET search_path = %I, pg_temp', ours, home);
+    END LOOP;
+END
+$$;
