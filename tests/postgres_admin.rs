@@ -480,6 +480,15 @@ async fn the_schema_refuses_direct_sql_that_breaks_a_rule() {
         let error = sql.batch_execute(statement).await.expect_err(statement);
         let db = error.as_db_error().expect("a database error");
         assert_eq!(db.constraint(), Some(constraint), "{statement}");
+        let detail = db.detail().map(|detail| format!("; DETAIL: {detail}"));
+        let said = PostgresError::Database(error).to_string();
+        assert!(
+            !said.contains('\n'),
+            "the server's words on one line: {said}"
+        );
+        if let Some(detail) = detail {
+            assert!(said.ends_with(&detail), "{said}");
+        }
     }
     assert_eq!(store.revision().await.expect("revision"), revision);
 
@@ -679,4 +688,59 @@ async fn a_database_that_stops_answering_is_given_up_and_the_next_act_connects_a
     assert_eq!(read.expect("a fresh connection answers"), revision);
     let written = store.write(&write).await.expect("the same write, answered");
     assert_eq!(written.state.revision(), revision + 1);
+}
+
+#[tokio::test]
+async fn a_write_cut_off_mid_transaction_does_not_keep_the_revision_locked() {
+    let Some(url) = database_url("a_write_cut_off_mid_transaction") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await;
+    seeded(&schema).await;
+    let proxy = Proxy::start(database_addr(&url)).await;
+    let store = Arc::new(
+        PostgresStore::new(&proxy.url(&url, &schema))
+            .expect("a store")
+            .with_statement_timeout(std::time::Duration::from_millis(300)),
+    );
+    let revision = store.revision().await.expect("revision");
+
+    // The write takes the revision row, then waits on the audit table; the network goes
+    // while it waits, and the server finishes the statement for a client that is gone.
+    let locker = connect(&schema.url()).await;
+    locker
+        .batch_execute("BEGIN; LOCK TABLE cross_api_audit IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("the lock");
+    let writing = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let grant = Write::new(ada(), api("acme/orders"), Change::Grant(id("reports")));
+            store.write(&grant).await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    proxy.silence();
+    locker.batch_execute("ROLLBACK").await.expect("the unlock");
+    let cut_off = writing.await.expect("the write's task");
+    assert!(
+        matches!(cut_off, Err(PostgresError::Timeout(_))),
+        "{cut_off:?}"
+    );
+
+    let revoke = Write::new(ada(), api("acme/orders"), Change::Revoke(id("billing")));
+    let revoked = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            if let Ok(written) = store.write(&revoke).await {
+                return written;
+            }
+        }
+    })
+    .await
+    .expect("a later revocation goes through once the server ends the abandoned session");
+    assert_eq!(
+        revoked.state.revision(),
+        revision + 1,
+        "the cut-off write changed nothing"
+    );
 }

@@ -93,10 +93,15 @@ impl PostgresStore {
     }
 
     /// How long each statement may run, lock waits included, before the database cancels
-    /// it (`statement_timeout`); taken by the connections made from then on. A whole act is
-    /// given up after twice this ([`PostgresError::Timeout`]).
+    /// it (`statement_timeout`), and how long a transaction may sit idle before the database
+    /// ends the session (`idle_in_transaction_session_timeout`); taken by the connections
+    /// made from then on, between 1 ms and the server's largest, about 24 days. A whole act
+    /// is given up after twice this ([`PostgresError::Timeout`]).
     pub fn with_statement_timeout(mut self, timeout: Duration) -> Self {
-        self.statement_timeout = timeout.max(Duration::from_millis(1));
+        self.statement_timeout = timeout.clamp(
+            Duration::from_millis(1),
+            Duration::from_millis(i32::MAX as u64),
+        );
         self
     }
 
@@ -351,14 +356,20 @@ pub(super) async fn connect(config: &Config) -> Result<Client, PostgresError> {
     Ok(client)
 }
 
-/// Has the server cancel any statement of `client` that runs longer than `timeout`.
+/// Has the server cancel any statement of `client` that runs longer than `timeout`, and end
+/// the session when `client` leaves a transaction open longer than that: a client that
+/// vanished mid-transaction (a partition, a process gone) must not keep the revision row
+/// locked. `timeout` is capped at the largest the server takes, about 24 days.
 pub(super) async fn limit_statements(
     client: &Client,
     timeout: Duration,
 ) -> Result<(), PostgresError> {
-    let millis = timeout.as_millis();
+    let millis = timeout.as_millis().clamp(1, i32::MAX as u128);
     client
-        .batch_execute(&format!("SET statement_timeout = {millis}"))
+        .batch_execute(&format!(
+            "SET statement_timeout = {millis}; \
+             SET idle_in_transaction_session_timeout = {millis}"
+        ))
         .await?;
     Ok(())
 }
