@@ -398,7 +398,9 @@ async fn the_admin_api_answers_every_case() {
     assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
     assert_eq!(stale.body["revision"], written.body["revision"]);
     let current = written.body["revision"].to_string();
-    for garbled in ["W/\"x\"", &format!("\"+{current}\""), &current, "\"\""] {
+    let zero_padded = format!("\"0{current}\"");
+    let signed = format!("\"+{current}\"");
+    for garbled in ["W/\"x\"", &signed, &zero_padded, &current, "\"\""] {
         let refused = put(addr, "ada", Some(garbled), r#"{"allow_all": true}"#).await;
         assert_eq!(refused.status, StatusCode::PRECONDITION_FAILED, "{garbled}");
     }

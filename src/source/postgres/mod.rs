@@ -110,16 +110,27 @@ impl fmt::Display for PostgresError {
 
 /// A driver error with what caused it: tokio-postgres says only "db error" or "error
 /// connecting to server" and keeps the server's message or the socket's error as the source.
+/// On one line: the server's DETAIL and HINT follow its message after `; `.
 struct Caused<'a>(&'a tokio_postgres::Error);
 
 impl fmt::Display for Caused<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use std::error::Error as _;
 
-        match self.0.source() {
-            Some(cause) => write!(f, "{}: {cause}", self.0),
-            None => write!(f, "{}", self.0),
+        let Some(cause) = self.0.source() else {
+            return write!(f, "{}", self.0);
+        };
+
+        write!(f, "{}: ", self.0)?;
+        let cause = cause.to_string();
+        let mut lines = cause.lines();
+        if let Some(first) = lines.next() {
+            f.write_str(first)?;
         }
+        for line in lines {
+            write!(f, "; {line}")?;
+        }
+        Ok(())
     }
 }
 
