@@ -657,19 +657,31 @@ async fn a_write_held_up_by_a_lock_is_refused_after_the_statement_timeout() {
     assert_eq!(written.state.revision(), revision + 1);
 }
 
-#[tokio::test]
-async fn a_database_that_stops_answering_is_given_up_and_the_next_act_connects_afresh() {
-    let Some(url) = database_url("a_database_that_stops_answering_is_given_up") else {
-        return;
-    };
+/// A seeded schema for `test` and a store of it behind a proxy the test can silence, with
+/// `timeout` for each statement; the store's first revision. `None` (said) without a database.
+async fn seeded_behind_a_proxy(
+    test: &str,
+    timeout: std::time::Duration,
+) -> Option<(TestSchema, Proxy, PostgresStore, u64)> {
+    let url = database_url(test)?;
     let schema = TestSchema::create(&url).await;
     seeded(&schema).await;
     let proxy = Proxy::start(database_addr(&url)).await;
-    let timeout = std::time::Duration::from_millis(200);
     let store = PostgresStore::new(&proxy.url(&url, &schema))
         .expect("a store")
         .with_statement_timeout(timeout);
     let revision = store.revision().await.expect("revision");
+    Some((schema, proxy, store, revision))
+}
+
+#[tokio::test]
+async fn a_database_that_stops_answering_is_given_up_and_the_next_act_connects_afresh() {
+    let timeout = std::time::Duration::from_millis(200);
+    let Some((_schema, proxy, store, revision)) =
+        seeded_behind_a_proxy("a_database_that_stops_answering_is_given_up", timeout).await
+    else {
+        return;
+    };
 
     proxy.silence();
     let write = Write::new(ada(), api("acme/orders"), Change::Grant(id("reports")));
@@ -692,18 +704,13 @@ async fn a_database_that_stops_answering_is_given_up_and_the_next_act_connects_a
 
 #[tokio::test]
 async fn a_write_cut_off_mid_transaction_does_not_keep_the_revision_locked() {
-    let Some(url) = database_url("a_write_cut_off_mid_transaction") else {
+    let timeout = std::time::Duration::from_millis(300);
+    let Some((schema, proxy, store, revision)) =
+        seeded_behind_a_proxy("a_write_cut_off_mid_transaction", timeout).await
+    else {
         return;
     };
-    let schema = TestSchema::create(&url).await;
-    seeded(&schema).await;
-    let proxy = Proxy::start(database_addr(&url)).await;
-    let store = Arc::new(
-        PostgresStore::new(&proxy.url(&url, &schema))
-            .expect("a store")
-            .with_statement_timeout(std::time::Duration::from_millis(300)),
-    );
-    let revision = store.revision().await.expect("revision");
+    let store = Arc::new(store);
 
     // The write takes the revision row, then waits on the audit table; the network goes
     // while it waits, and the server finishes the statement for a client that is gone.
