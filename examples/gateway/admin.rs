@@ -227,8 +227,9 @@ enum Precondition {
 }
 
 /// Reads `If-Match` strictly: exactly one header line holding `*` or one strong entity tag
-/// of decimal digits as the `ETag` writes them (no sign, no leading zero). Several lines form a list, which a write against one revision cannot
-/// honour, so they match nothing rather than being read as no precondition.
+/// of decimal digits as the `ETag` writes them (no sign, no leading zero). Several lines
+/// form a list, which a write against one revision cannot honour, so they match nothing
+/// rather than being read as no precondition.
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 fn if_match(headers: &HeaderMap) -> Precondition {
     let mut values = headers.get_all(IF_MATCH).iter();
@@ -244,8 +245,8 @@ fn if_match(headers: &HeaderMap) -> Precondition {
     value
         .strip_prefix('"')
         .and_then(|value| value.strip_suffix('"'))
-        .filter(|digits| digits.bytes().all(|byte| byte.is_ascii_digit()))
-        .filter(|digits| *digits == "0" || !digits.starts_with('0') && !digits.is_empty())
+        .filter(|digits| !digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_digit()))
+        .filter(|digits| *digits == "0" || !digits.starts_with('0'))
         .and_then(|digits| digits.parse().ok())
         .map_or(Precondition::Unmatchable, Precondition::Revision)
 }
