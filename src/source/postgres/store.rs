@@ -95,13 +95,10 @@ impl PostgresStore {
     /// How long each statement may run, lock waits included, before the database cancels
     /// it (`statement_timeout`), and how long a transaction may sit idle before the database
     /// ends the session (`idle_in_transaction_session_timeout`); taken by the connections
-    /// made from then on, between 1 ms and the server's largest, about 24 days. A whole act
-    /// is given up after twice this ([`PostgresError::Timeout`]).
+    /// made from then on (at least 1 ms; the server is given at most its largest, about 24
+    /// days). A whole act is given up after twice this ([`PostgresError::Timeout`]).
     pub fn with_statement_timeout(mut self, timeout: Duration) -> Self {
-        self.statement_timeout = timeout.clamp(
-            Duration::from_millis(1),
-            Duration::from_millis(i32::MAX as u64),
-        );
+        self.statement_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 

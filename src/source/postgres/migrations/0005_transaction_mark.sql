@@ -7,7 +7,7 @@ CREATE OR REPLACE FUNCTION cross_api_next_revision() RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     home text := current_schema();
-    setting text := 'cross_api.r' || md5(current_schema());
+    setting text := 'cross_api.r' || md5(home);
     xact text := txid_current()::text;
     mark text := current_setting(setting, true);
     current bigint;
